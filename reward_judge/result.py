@@ -1,0 +1,73 @@
+"""The records a judge produces: a parsed `Verdict` and a full `JudgeResult`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Optional
+
+Winner = Literal["A", "B", "tie"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a protocol read out of one judge answer.
+
+    ``score`` is set for single-response protocols, ``winner`` for pairwise ones; both are
+    ``None`` when the answer holds no valid verdict, and ``error`` then says why.
+
+    Example:
+        >>> from reward_judge import get_protocol
+        >>> v = get_protocol("prometheus-v2").parse("Clear and correct. [RESULT] 4")
+        >>> v.score, v.feedback
+        (4, 'Clear and correct.')
+    """
+
+    score: Optional[float] = None
+    winner: Optional[Winner] = None
+    feedback: str = ""
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.score is not None or self.winner is not None
+
+
+@dataclass
+class JudgeResult:
+    """One judged rollout, with everything needed to audit the reward.
+
+    Attributes:
+        score: the judge's raw score on the protocol's scale, or ``None`` when no valid
+            answer was obtained (pairwise protocols leave it ``None`` and set ``winner``).
+        reward: the normalised scalar handed to the trainer, or ``None``.
+        feedback: the judge's written feedback (the text before its answer marker).
+        raw: the judge's full output of the last attempt.
+        ok: whether a valid answer was parsed.
+        attempts: how many times the judge was asked.
+        cached: whether the result came from the cache.
+        fallback: ``True`` when ``reward`` is the declared fallback, not the judge's verdict.
+        error: why the answer is missing, or ``None``.
+        winner: ``"A"``, ``"B"`` or ``"tie"`` for pairwise protocols.
+        distribution: for score-distribution modes, probability per valid score.
+
+    Example:
+        >>> r = JudgeResult(score=4, reward=0.75, feedback="Good.", raw="Good. [RESULT] 4", ok=True)
+        >>> r.to_dict()["reward"]
+        0.75
+    """
+
+    score: Optional[float] = None
+    reward: Optional[float] = None
+    feedback: str = ""
+    raw: str = ""
+    ok: bool = False
+    attempts: int = 0
+    cached: bool = False
+    fallback: bool = False
+    error: Optional[str] = None
+    winner: Optional[Winner] = None
+    distribution: Optional[dict[str, float]] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,353 @@
+"""`GenerativeRewardModel`: rollouts in, judge prompts rendered, judge run, scores parsed, rewards out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Union
+
+from .backends.base import GenerationParams, JudgeBackend
+from .chat import ChatFormatter
+from .config import CONFIG_FIELDS, FALLBACK_RAISE, JudgeConfig
+from .conversation import completion_text, prompt_text
+from .normalize import normalize_score, normalize_winner
+from .presets import DEFAULT_JUDGE, Preset, find_preset
+from .protocols import JudgeProtocol, get_protocol
+from .result import JudgeResult, Verdict
+from .rubric import RubricLike, resolve_rubric
+
+logger = logging.getLogger(__name__)
+
+
+class JudgeFailure(RuntimeError):
+    """Raised when ``fallback="raise"`` and some rollouts got no valid judge answer."""
+
+    def __init__(self, message: str, results: list[JudgeResult]):
+        super().__init__(message)
+        self.results = results
+
+
+@dataclass
+class _Item:
+    """One rollout on its way through the pipeline."""
+
+    protocol: JudgeProtocol
+    text: str  # the judge input after chat formatting
+
+
+@dataclass
+class JudgeStats:
+    """Counters since the reward model was built (read them with ``rm.stats``)."""
+
+    calls: int = 0
+    rollouts: int = 0
+    judge_requests: int = 0
+    parse_failures: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    backend_errors: int = 0
+    duplicates_skipped: int = 0
+    judge_seconds: float = 0.0
+    failure_reasons: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "failure_reasons"}
+        data["failure_reasons"] = dict(self.failure_reasons)
+        return data
+
+
+class GenerativeRewardModel:
+    """A generative judge used as a reward function.
+
+    It renders each rollout into the exact prompt its judge was trained on, runs the judge in
+    batches, parses the score and returns a normalised reward. Call it like a TRL reward function,
+    or use `score` for full `JudgeResult` records.
+
+    Example:
+        >>> rm = GenerativeRewardModel.from_pretrained("default")            # doctest: +SKIP
+        >>> rm(prompts=["What is 2+2?"], completions=["4"])                  # doctest: +SKIP
+        [None]
+        >>> rm.score(["What is 2+2?"], ["4"], reference=["4"])[0].ok         # doctest: +SKIP
+        False
+    """
+
+    def __init__(
+        self,
+        backend: JudgeBackend,
+        config: JudgeConfig,
+        *,
+        judge: Any = None,
+        preset: Optional[Preset] = None,
+        name: Optional[str] = None,
+    ):
+        self.config = config
+        self.preset = preset
+        self._judge_spec = judge
+        self._backend: Optional[JudgeBackend] = backend
+        self.protocol = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
+        self.reference_protocol = (
+            get_protocol(config.reference_protocol, **_applicable(config.reference_protocol, config.protocol_options))
+            if config.reference_protocol else None
+        )
+        self.rubric = resolve_rubric(config.rubric)
+        self.formatter = ChatFormatter(config.chat_format)
+        self.stats = JudgeStats()
+        self.__name__ = name or f"judge-{self.protocol.name}"
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        judge: Any = DEFAULT_JUDGE,
+        protocol: Union[str, JudgeProtocol, None] = None,
+        rubric: RubricLike = None,
+        *,
+        tokenizer: Any = None,
+        name: Optional[str] = None,
+        **options: Any,
+    ) -> "GenerativeRewardModel":
+        """Build a reward model from a judge.
+
+        Args:
+            judge: ``"default"`` (the embedded demonstration judge), a hub id or local folder, a
+                loaded transformers model (pass ``tokenizer=`` too), or a ``(model, tokenizer)`` pair.
+            protocol: judge protocol name or object; ``None`` takes the judge's preset.
+            rubric: default rubric for rubric-based protocols.
+            tokenizer: the tokenizer of an already loaded model.
+            name: the reward's name in trainer logs (``__name__``).
+            **options: any `JudgeConfig` field (batch_size, max_new_tokens, do_sample, dtype,
+                device_map, load_in_4bit, adapter, normalize, max_attempts, fallback...).
+        """
+        unknown = sorted(set(options) - CONFIG_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown option(s) {unknown} for from_pretrained; valid options: {sorted(CONFIG_FIELDS)}")
+        if isinstance(judge, tuple) and len(judge) == 2:
+            judge, tokenizer = judge
+        preset = find_preset(judge)
+        if isinstance(judge, str) and judge == DEFAULT_JUDGE and preset is None:  # pragma: no cover
+            raise ValueError("the default preset is missing")
+        settings: dict[str, Any] = dict(preset.options) if preset else {}
+        if protocol is not None:
+            settings.pop("reference_protocol", None)  # an explicit protocol replaces the preset's pair
+            if preset and get_protocol(protocol).name != get_protocol(settings.get("protocol", protocol)).name:
+                settings.pop("protocol_options", None)
+            settings["protocol"] = protocol
+        if rubric is not None:
+            settings["rubric"] = rubric
+        if "protocol_options" in options and "protocol_options" in settings:
+            options = dict(options, protocol_options={**settings["protocol_options"], **options["protocol_options"]})
+        settings.update(options)
+        config = JudgeConfig(**settings)
+        protocol_obj = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
+        if protocol_obj.uses_rubric and config.rubric is None:
+            config.rubric = "helpfulness"
+            logger.info("protocol %s needs a rubric and none was given: using the built-in 'helpfulness'", protocol_obj.name)
+        backend = cls._load_backend(judge, config, tokenizer)
+        if preset is None and isinstance(judge, str):
+            logger.info("no preset for judge %r: protocol %s, chat format %s", judge, protocol_obj.name, config.chat_format)
+        return cls(backend, config, judge=judge, preset=preset, name=name)
+
+    @staticmethod
+    def _load_backend(judge: Any, config: JudgeConfig, tokenizer: Any) -> JudgeBackend:
+        from .backends.transformers import TransformersBackend
+
+        if isinstance(judge, JudgeBackend):
+            return judge
+        if isinstance(judge, str):
+            if judge == DEFAULT_JUDGE:
+                from .embedded import embedded_judge_path
+
+                path, identity = embedded_judge_path()
+                return TransformersBackend.load(str(path), config.replace(dtype="float32"), identity=identity)
+            return TransformersBackend.load(judge, config)
+        if tokenizer is None:
+            raise ValueError(
+                f"judge is a loaded {type(judge).__name__}: pass its tokenizer with tokenizer=..., "
+                "or pass (model, tokenizer)"
+            )
+        if not hasattr(judge, "generate"):
+            raise TypeError(f"judge must be 'default', a hub id or path, or a generative model; got {type(judge).__name__}")
+        return TransformersBackend(judge, tokenizer, batch_size=config.batch_size)
+
+    @property
+    def backend(self) -> JudgeBackend:
+        if self._backend is None:
+            self._backend = self._load_backend(self._judge_spec, self.config, None)
+        return self._backend
+
+    # -------------------------------------------------------------- rendering
+    def render(
+        self,
+        prompt: Any,
+        completion: Any,
+        *,
+        reference: Optional[str] = None,
+        rubric: RubricLike = None,
+        completion_b: Any = None,
+    ) -> str:
+        """The exact judge input text for one rollout (after the chat format)."""
+        return self._prepare(prompt, completion, reference, rubric, completion_b, index=None).text
+
+    def _prepare(self, prompt, completion, reference, rubric, completion_b, index) -> _Item:
+        where = "" if index is None else f"[{index}]"
+        instruction = prompt_text(prompt, f"prompts{where}")
+        response = completion_text(completion, f"completions{where}")
+        response_b = None if completion_b is None else completion_text(completion_b, f"completions_b{where}")
+        protocol = self.reference_protocol if (reference is not None and self.reference_protocol) else self.protocol
+        use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
+        messages = protocol.render(instruction, response, reference=reference, rubric=use_rubric, response_b=response_b)
+        return _Item(protocol, self.formatter.format(messages, self.backend.tokenizer))
+
+    def generation_params(self, attempt: int = 0) -> GenerationParams:
+        cfg = self.config
+        if attempt == 0:
+            return GenerationParams(cfg.max_new_tokens, cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k,
+                                    cfg.repetition_penalty, cfg.seed)
+        # Retries always sample (a greedy retry would repeat the same failure) with a new seed.
+        temperature = cfg.temperature if cfg.do_sample else cfg.retry_temperature
+        return GenerationParams(cfg.max_new_tokens, True, temperature, cfg.top_p, cfg.top_k,
+                                cfg.repetition_penalty, cfg.seed + attempt)
+
+    # ------------------------------------------------------------------ scoring
+    def score(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        *,
+        reference: Union[None, str, Sequence[Optional[str]]] = None,
+        rubric: Union[RubricLike, Sequence[RubricLike]] = None,
+        completions_b: Optional[Sequence[Any]] = None,
+    ) -> list[JudgeResult]:
+        """Judge each (prompt, completion) pair; one `JudgeResult` per input, in input order.
+
+        ``reference`` and ``rubric`` are one value for every row or a list with one value per row.
+        ``completions_b`` is required by pairwise protocols (the result's reward is the first
+        completion's: 1 win, 0 loss, 0.5 tie with linear normalisation).
+        """
+        n = _check_batch(prompts, completions, completions_b)
+        references = _per_row("reference", reference, n)
+        rubrics = _per_row("rubric", rubric, n)
+        items = [
+            self._prepare(prompts[i], completions[i], references[i], rubrics[i],
+                          completions_b[i] if completions_b is not None else None, index=i)
+            for i in range(n)
+        ]
+        self.stats.calls += 1
+        self.stats.rollouts += n
+        verdicts = self._judge([item.text for item in items], [item.protocol for item in items])
+        results = [self._to_result(items[i].protocol, *verdicts[i]) for i in range(n)]
+        failed = [i for i, r in enumerate(results) if r.fallback]
+        if failed:
+            self.stats.fallbacks += len(failed)
+            reasons = Counter(results[i].error for i in failed)
+            logger.warning("%d of %d rollouts got no valid judge answer and fell back to %r (%s)", len(failed), n,
+                           self.config.fallback, "; ".join(f"{count}x {reason}" for reason, count in reasons.most_common(3)))
+            if self.config.fallback == FALLBACK_RAISE:
+                raise JudgeFailure(f"{len(failed)} of {n} rollouts got no valid judge answer: rows {failed[:20]}", results)
+        return results
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                 **kwargs: Any) -> list[Optional[float]]:
+        """TRL reward function: ``list[float | None]``, ``None`` where the judge gave no valid answer.
+
+        Extra dataset columns arrive as keyword arguments; ``reference`` and ``rubric`` columns reach
+        the judge, other ones are ignored.
+        """
+        results = self.score(prompts, completions, reference=kwargs.get("reference"), rubric=kwargs.get("rubric"))
+        return [r.reward for r in results]
+
+    # ------------------------------------------------------------ the judge loop
+    def _judge(self, texts: list[str], protocols: list[JudgeProtocol]) -> list[tuple[Verdict, str, int, Optional[str]]]:
+        """(verdict, raw output, attempts, backend error) per text; identical inputs judged once."""
+        unique: dict[tuple[str, str], int] = {}
+        for text, protocol in zip(texts, protocols):
+            unique.setdefault((text, protocol.name), len(unique))
+        self.stats.duplicates_skipped += len(texts) - len(unique)
+        keys = list(unique)
+        state: list[tuple[Verdict, str, int, Optional[str]]] = [(Verdict(error="not judged"), "", 0, None)] * len(keys)
+        protocol_by_name = {p.name: p for p in protocols}
+        pending = list(range(len(keys)))
+        for attempt in range(self.config.max_attempts):
+            if not pending:
+                break
+            if attempt:
+                self.stats.retries += len(pending)
+            params = self.generation_params(attempt)
+            started = time.perf_counter()
+            try:
+                outputs = self.backend.generate([keys[k][0] for k in pending], params,
+                                                add_special_tokens=self.formatter.add_special_tokens)
+                error = None
+            except Exception as exc:  # the judge failing must not lose the batch: it becomes a counted failure
+                logger.exception("judge backend failed on %d inputs", len(pending))
+                self.stats.backend_errors += 1
+                outputs, error = [""] * len(pending), f"judge backend error: {type(exc).__name__}: {exc}"
+            self.stats.judge_seconds += time.perf_counter() - started
+            self.stats.judge_requests += len(pending)
+            still = []
+            for k, raw in zip(pending, outputs):
+                verdict = protocol_by_name[keys[k][1]].parse(raw) if error is None else Verdict(error=error)
+                state[k] = (verdict, raw, attempt + 1, error)
+                if not verdict.ok:
+                    self.stats.parse_failures += error is None
+                    self.stats.failure_reasons[verdict.error or "unknown"] += 1
+                    still.append(k)
+            pending = still
+        return [state[unique[(text, protocol.name)]] for text, protocol in zip(texts, protocols)]
+
+    def _to_result(self, protocol: JudgeProtocol, verdict: Verdict, raw: str, attempts: int,
+                   backend_error: Optional[str]) -> JudgeResult:
+        result = JudgeResult(score=verdict.score, winner=verdict.winner, feedback=verdict.feedback, raw=raw,
+                             ok=verdict.ok, attempts=attempts, error=verdict.error)
+        if verdict.score is not None:
+            result.reward = normalize_score(verdict.score, protocol.score_range, self.config.normalize)  # type: ignore[arg-type]
+        elif verdict.winner is not None:
+            result.reward = normalize_winner(verdict.winner, self.config.normalize)
+        else:
+            result.fallback = True
+            fallback = self.config.fallback
+            result.reward = None if fallback in (None, FALLBACK_RAISE) else float(fallback)  # type: ignore[arg-type]
+        return result
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        if not isinstance(self._judge_spec, str):
+            raise TypeError(
+                "this reward model wraps an in-memory model and cannot be pickled; build it from a hub id, "
+                "a local path or 'default' so the judge can be reloaded in another process"
+            )
+        state = dict(self.__dict__)
+        state["_backend"] = None  # weights never travel through pickle: the judge reloads where it is used
+        return state
+
+    def __repr__(self) -> str:
+        return (f"GenerativeRewardModel(judge={self._judge_spec if isinstance(self._judge_spec, str) else type(self._judge_spec).__name__!r}, "
+                f"protocol={self.protocol.name!r}, chat_format={self.config.chat_format!r})")
+
+
+def _applicable(protocol_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Protocol options that the other protocol of a pair also has (message split, etc.)."""
+    target = get_protocol(protocol_name)
+    fields = set(getattr(target, "__dataclass_fields__", {}))
+    return {k: v for k, v in options.items() if k in fields and (k != "message_split" or v in target.message_splits)}
+
+
+def _check_batch(prompts: Sequence[Any], completions: Sequence[Any], completions_b: Optional[Sequence[Any]]) -> int:
+    for name, value in (("prompts", prompts), ("completions", completions)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise TypeError(f"{name} must be a list, got {type(value).__name__}: {str(value)[:80]!r}")
+    if len(prompts) != len(completions):
+        raise ValueError(f"prompts and completions must have the same length, got {len(prompts)} and {len(completions)}")
+    if completions_b is not None and len(completions_b) != len(completions):
+        raise ValueError(f"completions_b must have {len(completions)} items, got {len(completions_b)}")
+    return len(prompts)
+
+
+def _per_row(name: str, value: Any, n: int) -> list[Any]:
+    if value is None or isinstance(value, str) or not isinstance(value, Sequence):
+        return [value] * n
+    if len(value) != n:
+        raise ValueError(f"{name} must be one value or a list of {n} values (one per completion), got {len(value)}")
+    return list(value)
