@@ -6,9 +6,12 @@ for LoRA judges, the base model. Any value can be overridden by an argument.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_JUDGE = "default"
 
@@ -140,3 +143,44 @@ def get_preset(name: str) -> Preset:
     if preset is None:
         raise ValueError(f"no preset for judge {name!r}; presets exist for: {', '.join(PRESETS)}")
     return preset
+
+
+def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **options: Any) -> tuple[Any, Optional[Preset]]:
+    """The `JudgeConfig` for a judge: its preset's card defaults, overridden by what the caller passed.
+
+    An explicit ``protocol`` different from the preset's drops the preset's protocol options and its
+    reference protocol (they belong to the card's protocol). Prometheus-style protocols without any
+    rubric get the built-in ``helpfulness`` rubric (logged).
+
+    Example:
+        >>> config, preset = resolve_config("GAIR/autoj-13b", max_new_tokens=64)
+        >>> config.protocol, config.chat_format, config.max_new_tokens
+        ('autoj-single', 'llama2', 64)
+    """
+    from .config import CONFIG_FIELDS, JudgeConfig
+    from .protocols import get_protocol
+
+    unknown = sorted(set(options) - CONFIG_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; valid options: {sorted(CONFIG_FIELDS)}")
+    preset = find_preset(judge)
+    settings: dict[str, Any] = dict(preset.options) if preset else {}
+    if protocol is not None:
+        preset_protocol = settings.get("protocol")
+        if preset_protocol is None or get_protocol(protocol).name != get_protocol(preset_protocol).name:
+            settings.pop("protocol_options", None)
+            settings.pop("reference_protocol", None)
+        settings["protocol"] = protocol
+    if rubric is not None:
+        settings["rubric"] = rubric
+    if "protocol_options" in options and "protocol_options" in settings:
+        options = dict(options, protocol_options={**settings["protocol_options"], **options["protocol_options"]})
+    settings.update(options)
+    config = JudgeConfig(**settings)
+    chosen = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
+    if chosen.uses_rubric and config.rubric is None:
+        config.rubric = "helpfulness"
+        logger.info("protocol %s needs a rubric and none was given: using the built-in 'helpfulness'", chosen.name)
+    if preset is None and isinstance(judge, str):
+        logger.info("no preset for judge %r: protocol %s, chat format %s", judge, chosen.name, config.chat_format)
+    return config, preset

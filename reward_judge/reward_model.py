@@ -10,10 +10,10 @@ from typing import Any, Optional, Sequence, Union
 
 from .backends.base import GenerationParams, JudgeBackend
 from .chat import ChatFormatter
-from .config import CONFIG_FIELDS, FALLBACK_RAISE, JudgeConfig
+from .config import FALLBACK_RAISE, JudgeConfig
 from .conversation import completion_text, prompt_text
 from .normalize import normalize_score, normalize_winner
-from .presets import DEFAULT_JUDGE, Preset, find_preset
+from .presets import DEFAULT_JUDGE, Preset, resolve_config
 from .protocols import JudgeProtocol, get_protocol
 from .result import JudgeResult, Verdict
 from .rubric import RubricLike, resolve_rubric
@@ -120,33 +120,10 @@ class GenerativeRewardModel:
             **options: any `JudgeConfig` field (batch_size, max_new_tokens, do_sample, dtype,
                 device_map, load_in_4bit, adapter, normalize, max_attempts, fallback...).
         """
-        unknown = sorted(set(options) - CONFIG_FIELDS)
-        if unknown:
-            raise TypeError(f"unknown option(s) {unknown} for from_pretrained; valid options: {sorted(CONFIG_FIELDS)}")
         if isinstance(judge, tuple) and len(judge) == 2:
             judge, tokenizer = judge
-        preset = find_preset(judge)
-        if isinstance(judge, str) and judge == DEFAULT_JUDGE and preset is None:  # pragma: no cover
-            raise ValueError("the default preset is missing")
-        settings: dict[str, Any] = dict(preset.options) if preset else {}
-        if protocol is not None:
-            settings.pop("reference_protocol", None)  # an explicit protocol replaces the preset's pair
-            if preset and get_protocol(protocol).name != get_protocol(settings.get("protocol", protocol)).name:
-                settings.pop("protocol_options", None)
-            settings["protocol"] = protocol
-        if rubric is not None:
-            settings["rubric"] = rubric
-        if "protocol_options" in options and "protocol_options" in settings:
-            options = dict(options, protocol_options={**settings["protocol_options"], **options["protocol_options"]})
-        settings.update(options)
-        config = JudgeConfig(**settings)
-        protocol_obj = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
-        if protocol_obj.uses_rubric and config.rubric is None:
-            config.rubric = "helpfulness"
-            logger.info("protocol %s needs a rubric and none was given: using the built-in 'helpfulness'", protocol_obj.name)
+        config, preset = resolve_config(judge, protocol, rubric, **options)
         backend = cls._load_backend(judge, config, tokenizer)
-        if preset is None and isinstance(judge, str):
-            logger.info("no preset for judge %r: protocol %s, chat format %s", judge, protocol_obj.name, config.chat_format)
         return cls(backend, config, judge=judge, preset=preset, name=name)
 
     @staticmethod

