@@ -159,6 +159,12 @@ def make_parser() -> argparse.ArgumentParser:
 
     protocols = sub.add_parser("protocols", help="list judge protocols and judge presets")
     protocols.set_defaults(func=cmd_protocols)
+
+    # Subcommands whose implementation is framework glue live in integrations; the CLI is the one
+    # place that assembles both.
+    from reward_judge.integrations import best_of_n
+
+    best_of_n.add_cli(sub, _judge_options)
     return parser
 
 

@@ -87,6 +87,14 @@ class JudgeConfig:
     fallback: Union[None, float, str] = None
     """Reward when no valid answer is obtained: ``None`` (TRL drops the sample), a number, or ``"raise"``."""
 
+    # ------------------------------------------------------------ trainer glue
+    reference_column: Optional[str] = "reference"
+    """Dataset column (TRL reward kwarg) holding the reference answer; ``None`` ignores references."""
+    rubric_column: Optional[str] = "rubric"
+    """Dataset column holding a per-row rubric; ``None`` always uses the model's rubric."""
+    log_feedback: bool = True
+    """Send the judge's feedback to TRL's completions table (``log_extra``) and its counters to ``log_metric``."""
+
     def __post_init__(self) -> None:
         self.validate()
 

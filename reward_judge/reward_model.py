@@ -75,7 +75,7 @@ class GenerativeRewardModel:
 
     def __init__(
         self,
-        backend: JudgeBackend,
+        backend: Optional[JudgeBackend],
         config: JudgeConfig,
         *,
         judge: Any = None,
@@ -106,6 +106,7 @@ class GenerativeRewardModel:
         *,
         tokenizer: Any = None,
         name: Optional[str] = None,
+        lazy: bool = False,
         **options: Any,
     ) -> "GenerativeRewardModel":
         """Build a reward model from a judge.
@@ -117,13 +118,17 @@ class GenerativeRewardModel:
             rubric: default rubric for rubric-based protocols.
             tokenizer: the tokenizer of an already loaded model.
             name: the reward's name in trainer logs (``__name__``).
+            lazy: resolve and check the configuration now, load the weights at the first call
+                (for reward functions that are pickled into worker processes before use).
             **options: any `JudgeConfig` field (batch_size, max_new_tokens, do_sample, dtype,
                 device_map, load_in_4bit, adapter, normalize, max_attempts, fallback...).
         """
         if isinstance(judge, tuple) and len(judge) == 2:
             judge, tokenizer = judge
         config, preset = resolve_config(judge, protocol, rubric, **options)
-        backend = cls._load_backend(judge, config, tokenizer)
+        if lazy and not isinstance(judge, str):
+            raise ValueError(f"lazy=True needs a judge that can be reloaded (a hub id, a path or 'default'), got {type(judge).__name__}")
+        backend = None if lazy else cls._load_backend(judge, config, tokenizer)
         return cls(backend, config, judge=judge, preset=preset, name=name)
 
     @staticmethod
@@ -229,11 +234,52 @@ class GenerativeRewardModel:
                  **kwargs: Any) -> list[Optional[float]]:
         """TRL reward function: ``list[float | None]``, ``None`` where the judge gave no valid answer.
 
-        Extra dataset columns arrive as keyword arguments; ``reference`` and ``rubric`` columns reach
-        the judge, other ones are ignored.
+        Extra dataset columns arrive as keyword arguments, one value per completion: the columns named
+        by ``reference_column`` and ``rubric_column`` reach the judge, the others are ignored. When the
+        trainer passes ``log_extra`` / ``log_metric`` (GRPO, RLOO), the judge's feedback becomes a column of
+        the completions table and its counters become metrics (see `trainer_metrics`).
         """
-        results = self.score(prompts, completions, reference=kwargs.get("reference"), rubric=kwargs.get("rubric"))
+        cfg = self.config
+        reference = kwargs.get(cfg.reference_column) if cfg.reference_column else None
+        rubric = kwargs.get(cfg.rubric_column) if cfg.rubric_column else None
+        # A dataset column that another reward uses must not break a judge without that slot.
+        if reference is not None and self.protocol.reference_slot == "none" and self.reference_protocol is None:
+            self._note_once("reference", f"column {cfg.reference_column!r} ignored: protocol {self.protocol.name} has no reference slot")
+            reference = None
+        if rubric is not None and not self.protocol.uses_rubric:
+            self._note_once("rubric", f"column {cfg.rubric_column!r} ignored: protocol {self.protocol.name} has no rubric slot")
+            rubric = None
+        started = time.perf_counter()
+        results = self.score(prompts, completions, reference=reference, rubric=rubric)
+        if cfg.log_feedback:
+            self.report_to_trainer(results, time.perf_counter() - started, kwargs.get("log_extra"), kwargs.get("log_metric"))
         return [r.reward for r in results]
+
+    def _note_once(self, key: str, message: str) -> None:
+        noted = self.__dict__.setdefault("_noted", set())
+        if key not in noted:
+            noted.add(key)
+            logger.info(message)
+
+    def trainer_metrics(self, results: Sequence[JudgeResult], seconds: float) -> dict[str, float]:
+        """Per-batch metrics a trainer logs: parse-failure rate, fallbacks, cache hit rate, judge seconds."""
+        n = max(len(results), 1)
+        return {
+            f"{self.__name__}/parse_failure_rate": sum(not r.ok for r in results) / n,
+            f"{self.__name__}/fallbacks": float(sum(r.fallback for r in results)),
+            f"{self.__name__}/cache_hit_rate": sum(r.cached for r in results) / n,
+            f"{self.__name__}/judge_seconds": seconds,
+        }
+
+    def report_to_trainer(self, results: Sequence[JudgeResult], seconds: float, log_extra: Any = None,
+                          log_metric: Any = None) -> None:
+        """Send feedback (``log_extra``) and metrics (``log_metric``) through TRL's reward-function hooks."""
+        if callable(log_extra):
+            log_extra(f"{self.__name__}_feedback",
+                      [r.feedback if r.ok else f"[no valid answer: {r.error}] {r.raw[:200]}" for r in results])
+        if callable(log_metric):
+            for name, value in self.trainer_metrics(results, seconds).items():
+                log_metric(name, value)
 
     # ------------------------------------------------------------ the judge loop
     def _judge(self, texts: list[str], protocols: list[JudgeProtocol]) -> list[tuple[Verdict, str, int, Optional[str]]]:

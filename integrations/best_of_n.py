@@ -1,0 +1,172 @@
+"""Rejection sampling / best-of-N: judge every candidate completion of a prompt, keep the best ones.
+
+Ties are broken by candidate order (the earlier candidate wins), so the choice is deterministic;
+candidates the judge could not score rank after every scored one and are chosen only when nothing
+else is left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+from reward_judge import GenerativeRewardModel, JudgeResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BestOfN:
+    """The choice for one prompt.
+
+    Attributes:
+        prompt: the prompt.
+        chosen: the ``n_best`` best candidates, best first.
+        chosen_indices: their positions in the candidate list.
+        rewards: every candidate's reward (``None`` where the judge gave no valid answer), in input order.
+        results: every candidate's full `JudgeResult`, in input order.
+    """
+
+    prompt: Any
+    chosen: list[Any]
+    chosen_indices: list[int]
+    rewards: list[Optional[float]]
+    results: list[JudgeResult] = field(repr=False)
+
+
+def rank_candidates(rewards: Sequence[Optional[float]]) -> list[int]:
+    """Candidate indices best first: higher reward first, then earlier index; unscored last.
+
+    Example:
+        >>> rank_candidates([0.5, None, 0.9, 0.9])
+        [2, 3, 0, 1]
+    """
+    return sorted(range(len(rewards)), key=lambda i: (rewards[i] is None, -(rewards[i] or 0.0), i))
+
+
+def best_of_n(
+    prompts: Sequence[Any],
+    candidates: Sequence[Sequence[Any]],
+    judge: GenerativeRewardModel,
+    n_best: int = 1,
+    *,
+    reference: Optional[Sequence[Optional[str]]] = None,
+    rubric: Optional[Sequence[Any]] = None,
+) -> list[BestOfN]:
+    """Judge every candidate of every prompt in one batched call and keep the ``n_best`` best of each.
+
+    Example:
+        >>> picks = best_of_n(["What is 2+2?"], [["4", "5", "four"]], judge, n_best=1)   # doctest: +SKIP
+        >>> picks[0].chosen, picks[0].rewards                                              # doctest: +SKIP
+    """
+    if isinstance(n_best, bool) or not isinstance(n_best, int) or n_best < 1:
+        raise ValueError(f"n_best must be a positive integer, got {n_best!r}")
+    if len(prompts) != len(candidates):
+        raise ValueError(f"prompts and candidates must have the same length, got {len(prompts)} and {len(candidates)}")
+    for name, values in (("reference", reference), ("rubric", rubric)):
+        if values is not None and len(values) != len(prompts):
+            raise ValueError(f"{name} must have one value per prompt ({len(prompts)}), got {len(values)}")
+    flat_prompts, flat_completions, flat_refs, flat_rubrics, owner = [], [], [], [], []
+    for i, (prompt, cands) in enumerate(zip(prompts, candidates)):
+        if isinstance(cands, (str, bytes)) or not isinstance(cands, Sequence) or len(cands) == 0:
+            raise ValueError(f"candidates[{i}] must be a non-empty list of completions, got {cands!r:.80}")
+        for cand in cands:
+            flat_prompts.append(prompt)
+            flat_completions.append(cand)
+            flat_refs.append(reference[i] if reference is not None else None)
+            flat_rubrics.append(rubric[i] if rubric is not None else None)
+            owner.append(i)
+    results = judge.score(flat_prompts, flat_completions, reference=flat_refs, rubric=flat_rubrics)
+    picks: list[BestOfN] = []
+    start = 0
+    for prompt, cands in zip(prompts, candidates):
+        own = results[start: start + len(cands)]
+        start += len(cands)
+        rewards = [r.reward for r in own]
+        order = rank_candidates(rewards)[:n_best]
+        picks.append(BestOfN(prompt, [cands[k] for k in order], order, rewards, own))
+    return picks
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "prompt" not in row or not isinstance(row.get("candidates"), list):
+                raise ValueError(f"{path}:{number}: each line needs 'prompt' and a list 'candidates'")
+            yield number, row
+
+
+def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_best: int = 1,
+                   chunk_size: int = 16, progress: bool = True) -> dict[str, int]:
+    """Stream a JSONL file of ``{"prompt", "candidates", [reference], [rubric]}`` lines into a JSONL of choices.
+
+    Each output line keeps the input fields and adds ``chosen`` (best first), ``chosen_indices``,
+    ``rewards``, ``scores`` and ``ok`` (one per candidate, input order). The file is read ``chunk_size``
+    prompts at a time, never whole.
+    """
+    from tqdm import tqdm
+
+    with source.open("rb") as handle:
+        total = sum(1 for line in handle if line.strip())
+    rows = _read_rows(source)
+    counts = {"prompts": 0, "candidates": 0, "unscored": 0}
+    with target.open("w", encoding="utf-8") as out, tqdm(total=total, unit="prompt", desc="best-of-n",
+                                                        disable=not progress) as bar:
+        while True:
+            chunk = list(islice(rows, chunk_size))
+            if not chunk:
+                break
+            picks = best_of_n([r["prompt"] for _, r in chunk], [r["candidates"] for _, r in chunk], judge, n_best,
+                              reference=[r.get("reference") for _, r in chunk],
+                              rubric=[r.get("rubric") for _, r in chunk])
+            for (_, row), pick in zip(chunk, picks):
+                record = dict(row)
+                record.update(chosen=pick.chosen, chosen_indices=pick.chosen_indices, rewards=pick.rewards,
+                              scores=[r.score for r in pick.results], ok=[r.ok for r in pick.results])
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                counts["prompts"] += 1
+                counts["candidates"] += len(pick.rewards)
+                counts["unscored"] += sum(r is None for r in pick.rewards)
+            bar.update(len(chunk))
+    return counts
+
+
+def add_cli(subparsers: Any, judge_options: Any) -> None:
+    """Register ``reward-judge best-of-n``."""
+    parser = subparsers.add_parser("best-of-n", help="rejection sampling: keep the best candidates of each prompt")
+    parser.add_argument("--input", required=True, help="JSONL: prompt, candidates (list), optional reference, rubric")
+    parser.add_argument("--output", required=True, help="JSONL: input fields + chosen, chosen_indices, rewards, scores, ok")
+    parser.add_argument("--n-best", type=int, default=1)
+    parser.add_argument("--chunk-size", type=int, default=16, help="prompts read and judged at a time")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    judge_options(parser)
+    parser.set_defaults(func=_cmd_best_of_n)
+
+
+def _cmd_best_of_n(args: Any) -> int:
+    import sys
+
+    from reward_judge.cli import build_reward_model
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise SystemExit(f"--input {str(source)!r} does not exist")
+    judge = build_reward_model(args)
+    try:
+        counts = best_of_n_file(source, Path(args.output), judge, args.n_best, args.chunk_size, not args.quiet)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"chose {args.n_best} of each candidate list for {counts['prompts']} prompts "
+          f"({counts['candidates']} candidates judged, {counts['unscored']} without a valid judge answer); "
+          f"wrote {args.output}", file=sys.stderr)
+    return 0
