@@ -159,6 +159,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     protocols = sub.add_parser("protocols", help="list judge protocols and judge presets")
     protocols.set_defaults(func=cmd_protocols)
+
+    cache = sub.add_parser("cache", help="show statistics of a reward cache file, or empty it")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("path", help="the SQLite cache file (the cache= option)")
+    cache.set_defaults(func=lambda a: __import__("reward_judge.cache", fromlist=["cache_command"]).cache_command(a.action, a.path))
     return parser
 
 
