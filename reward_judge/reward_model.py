@@ -19,6 +19,7 @@ from .protocols import JudgeProtocol, get_protocol
 from .result import JudgeResult, Verdict
 from .rubric import RubricLike, resolve_rubric
 from .isolation import generate_isolated
+from .textsafe import tokenizable
 from .truncation import InputTooLong, fit_response, input_limit
 
 logger = logging.getLogger(__name__)
@@ -204,10 +205,14 @@ class GenerativeRewardModel:
         response = completion_text(completion, f"completions{where}")
         response_b = None if completion_b is None else completion_text(completion_b, f"completions_b{where}")
         protocol = self.reference_protocol if (reference is not None and self.reference_protocol) else self.protocol
+        # lone surrogates would crash the tokenizer deep inside the judge call: they become U+FFFD
+        instruction, response = tokenizable(instruction), tokenizable(response)
+        response_b = None if response_b is None else tokenizable(response_b)
+        reference = tokenizable(reference) if isinstance(reference, str) else reference
         use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
         def build(resp: str) -> str:
             messages = protocol.render(instruction, resp, reference=reference, rubric=use_rubric, response_b=response_b)
-            return self.formatter.format(messages, self.backend.tokenizer)
+            return tokenizable(self.formatter.format(messages, self.backend.tokenizer))
 
         tokenizer = self.backend.tokenizer
         limit = input_limit(self.config.max_input_tokens, getattr(self.backend, "context_length", None),
