@@ -34,10 +34,13 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base-model", help="base model an adapter is loaded onto")
     group.add_argument("--load-in-4bit", action="store_true", default=None)
     group.add_argument("--load-in-8bit", action="store_true", default=None)
+    group.add_argument("--cache", help="SQLite reward cache file shared by runs and processes")
+    group.add_argument("--max-input-tokens", type=int, help="longest judge input; longer responses are cut head+tail")
 
 
 _OPTION_NAMES = ("chat_format", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "max_attempts",
-                 "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit")
+                 "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit",
+                 "cache", "max_input_tokens")
 
 
 def build_reward_model(args: argparse.Namespace) -> Any:
