@@ -210,6 +210,7 @@ class GenerativeRewardModel:
         response_b = None if response_b is None else tokenizable(response_b)
         reference = tokenizable(reference) if isinstance(reference, str) else reference
         use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
+
         def build(resp: str) -> str:
             messages = protocol.render(instruction, resp, reference=reference, rubric=use_rubric, response_b=response_b)
             return tokenizable(self.formatter.format(messages, self.backend.tokenizer))
@@ -217,8 +218,10 @@ class GenerativeRewardModel:
         tokenizer = self.backend.tokenizer
         limit = input_limit(self.config.max_input_tokens, getattr(self.backend, "context_length", None),
                             self.config.max_new_tokens)
-        if limit is None or tokenizer is None:
-            return _Item(protocol, build(response))
+        text = build(response)
+        # every token covers at least one byte, so a short input cannot be over the limit: skip counting
+        if limit is None or tokenizer is None or len(text.encode("utf-8")) + 8 <= limit:
+            return _Item(protocol, text)
         special = self.formatter.add_special_tokens
 
         def count(text: str) -> int:
@@ -226,7 +229,6 @@ class GenerativeRewardModel:
 
         try:
             if self.config.truncation == "fail":
-                text = build(response)
                 if count(text) > limit:
                     raise InputTooLong(f"the judge input has {count(text)} tokens, over max_input_tokens={limit} "
                                        f"(truncation='fail')")
@@ -234,7 +236,7 @@ class GenerativeRewardModel:
             text, dropped = fit_response(build, response, limit, count, tokenizer)
             return _Item(protocol, text, truncated=dropped)
         except InputTooLong as exc:
-            return _Item(protocol, build(response), error=str(exc))
+            return _Item(protocol, text, error=str(exc))
 
     def generation_params(self, attempt: int = 0) -> GenerationParams:
         cfg = self.config
