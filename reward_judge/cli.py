@@ -34,10 +34,13 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base-model", help="base model an adapter is loaded onto")
     group.add_argument("--load-in-4bit", action="store_true", default=None)
     group.add_argument("--load-in-8bit", action="store_true", default=None)
+    group.add_argument("--cache", help="SQLite reward cache file shared by runs and processes")
+    group.add_argument("--max-input-tokens", type=int, help="longest judge input; longer responses are cut head+tail")
 
 
 _OPTION_NAMES = ("chat_format", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "max_attempts",
-                 "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit")
+                 "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit",
+                 "cache", "max_input_tokens")
 
 
 def build_reward_model(args: argparse.Namespace) -> Any:
@@ -165,6 +168,11 @@ def make_parser() -> argparse.ArgumentParser:
     from reward_judge.integrations import best_of_n
 
     best_of_n.add_cli(sub, _judge_options)
+
+    cache = sub.add_parser("cache", help="show statistics of a reward cache file, or empty it")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("path", help="the SQLite cache file (the cache= option)")
+    cache.set_defaults(func=lambda a: __import__("reward_judge.cache", fromlist=["cache_command"]).cache_command(a.action, a.path))
     return parser
 
 

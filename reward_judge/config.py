@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
@@ -12,6 +13,7 @@ from .protocols import JudgeProtocol
 from .rubric import RubricLike
 
 FALLBACK_RAISE = "raise"
+TRUNCATION_POLICIES = ("head_tail", "fail")
 
 
 @dataclass
@@ -95,6 +97,19 @@ class JudgeConfig:
     log_feedback: bool = True
     """Send the judge's feedback to TRL's completions table (``log_extra``) and its counters to ``log_metric``."""
 
+    # ------------------------------------------------------------- reliability
+    cache: Any = None
+    """Reward cache: ``None`` off, ``True`` in memory, a file path (SQLite, shared by processes) or a `JudgeCache`."""
+    cache_sampled: bool = False
+    """Also cache sampled judging (``do_sample=True``); off because a cached draw repeats instead of resampling."""
+    cache_memory_size: int = 100_000
+    """Entries kept in the in-memory LRU in front of the cache file."""
+    max_input_tokens: Optional[int] = None
+    """Longest judge input in tokens; ``None``: the judge's context length minus ``max_new_tokens`` when known."""
+    truncation: str = "head_tail"
+    """Over-long inputs: ``"head_tail"`` keeps the response's head and tail around a marker; ``"fail"`` skips
+    the judge and counts a failure. The rubric and answer-format instructions are never cut."""
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -125,6 +140,16 @@ class JudgeConfig:
                 raise ValueError(f"fallback must be None, a number or 'raise', got {self.fallback!r}")
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("load_in_4bit and load_in_8bit are exclusive; got both True")
+        if isinstance(self.cache_memory_size, bool) or not isinstance(self.cache_memory_size, int) or self.cache_memory_size < 0:
+            raise ValueError(f"cache_memory_size must be a non-negative integer, got {self.cache_memory_size!r}")
+        if self.cache is not None and not isinstance(self.cache, (bool, str, os.PathLike)) \
+                and type(self.cache).__name__ != "JudgeCache":
+            raise ValueError(f"cache must be None, True, a file path or a JudgeCache, got {self.cache!r}")
+        if self.max_input_tokens is not None and (isinstance(self.max_input_tokens, bool)
+                                                  or not isinstance(self.max_input_tokens, int) or self.max_input_tokens < 1):
+            raise ValueError(f"max_input_tokens must be a positive integer or None, got {self.max_input_tokens!r}")
+        if self.truncation not in TRUNCATION_POLICIES:
+            raise ValueError(f"truncation={self.truncation!r} is not one of {TRUNCATION_POLICIES}")
         if not isinstance(self.protocol_options, dict):
             raise ValueError(f"protocol_options must be a dict, got {self.protocol_options!r}")
 

@@ -162,7 +162,7 @@ def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **optio
 
     unknown = sorted(set(options) - CONFIG_FIELDS)
     if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; valid options: {sorted(CONFIG_FIELDS)}")
+        raise TypeError(f"unknown option(s) {unknown} for from_pretrained; valid options: {sorted(CONFIG_FIELDS)}")
     preset = find_preset(judge)
     settings: dict[str, Any] = dict(preset.options) if preset else {}
     if protocol is not None:

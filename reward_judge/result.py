@@ -46,6 +46,7 @@ class JudgeResult:
         attempts: how many times the judge was asked.
         cached: whether the result came from the cache.
         fallback: ``True`` when ``reward`` is the declared fallback, not the judge's verdict.
+        truncated: response tokens cut to fit the judge's input limit (0: the input was whole).
         error: why the answer is missing, or ``None``.
         winner: ``"A"``, ``"B"`` or ``"tie"`` for pairwise protocols.
         distribution: for score-distribution modes, probability per valid score.
@@ -64,6 +65,7 @@ class JudgeResult:
     attempts: int = 0
     cached: bool = False
     fallback: bool = False
+    truncated: int = 0
     error: Optional[str] = None
     winner: Optional[Winner] = None
     distribution: Optional[dict[str, float]] = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
 from .backends.base import GenerationParams, JudgeBackend
+from .cache import JudgeCache, cache_key, open_cache
 from .chat import ChatFormatter
 from .config import FALLBACK_RAISE, JudgeConfig
 from .conversation import completion_text, prompt_text
@@ -17,6 +18,9 @@ from .presets import DEFAULT_JUDGE, Preset, resolve_config
 from .protocols import JudgeProtocol, get_protocol
 from .result import JudgeResult, Verdict
 from .rubric import RubricLike, resolve_rubric
+from .isolation import generate_isolated
+from .textsafe import tokenizable
+from .truncation import InputTooLong, fit_response, input_limit
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,8 @@ class _Item:
 
     protocol: JudgeProtocol
     text: str  # the judge input after chat formatting
+    truncated: int = 0  # response tokens cut by the length policy
+    error: Optional[str] = None  # set when the input cannot be judged (too long under truncation="fail")
 
 
 @dataclass
@@ -49,6 +55,8 @@ class JudgeStats:
     fallbacks: int = 0
     backend_errors: int = 0
     duplicates_skipped: int = 0
+    truncated: int = 0
+    cache_hits: int = 0
     judge_seconds: float = 0.0
     failure_reasons: Counter = field(default_factory=Counter)
 
@@ -94,6 +102,7 @@ class GenerativeRewardModel:
         self.rubric = resolve_rubric(config.rubric)
         self.formatter = ChatFormatter(config.chat_format)
         self.stats = JudgeStats()
+        self.cache: Optional[JudgeCache] = open_cache(config.cache, config.cache_memory_size)
         self.__name__ = name or f"judge-{self.protocol.name}"
 
     # ------------------------------------------------------------------ loading
@@ -178,9 +187,38 @@ class GenerativeRewardModel:
         response = completion_text(completion, f"completions{where}")
         response_b = None if completion_b is None else completion_text(completion_b, f"completions_b{where}")
         protocol = self.reference_protocol if (reference is not None and self.reference_protocol) else self.protocol
+        # lone surrogates would crash the tokenizer deep inside the judge call: they become U+FFFD
+        instruction, response = tokenizable(instruction), tokenizable(response)
+        response_b = None if response_b is None else tokenizable(response_b)
+        reference = tokenizable(reference) if isinstance(reference, str) else reference
         use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
-        messages = protocol.render(instruction, response, reference=reference, rubric=use_rubric, response_b=response_b)
-        return _Item(protocol, self.formatter.format(messages, self.backend.tokenizer))
+
+        def build(resp: str) -> str:
+            messages = protocol.render(instruction, resp, reference=reference, rubric=use_rubric, response_b=response_b)
+            return tokenizable(self.formatter.format(messages, self.backend.tokenizer))
+
+        tokenizer = self.backend.tokenizer
+        limit = input_limit(self.config.max_input_tokens, getattr(self.backend, "context_length", None),
+                            self.config.max_new_tokens)
+        text = build(response)
+        # every token covers at least one byte, so a short input cannot be over the limit: skip counting
+        if limit is None or tokenizer is None or len(text.encode("utf-8")) + 8 <= limit:
+            return _Item(protocol, text)
+        special = self.formatter.add_special_tokens
+
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+        try:
+            if self.config.truncation == "fail":
+                if count(text) > limit:
+                    raise InputTooLong(f"the judge input has {count(text)} tokens, over max_input_tokens={limit} "
+                                       f"(truncation='fail')")
+                return _Item(protocol, text)
+            text, dropped = fit_response(build, response, limit, count, tokenizer)
+            return _Item(protocol, text, truncated=dropped)
+        except InputTooLong as exc:
+            return _Item(protocol, text, error=str(exc))
 
     def generation_params(self, attempt: int = 0) -> GenerationParams:
         cfg = self.config
@@ -218,8 +256,17 @@ class GenerativeRewardModel:
         ]
         self.stats.calls += 1
         self.stats.rollouts += n
-        verdicts = self._judge([item.text for item in items], [item.protocol for item in items])
-        results = [self._to_result(items[i].protocol, *verdicts[i]) for i in range(n)]
+        judged = [i for i in range(n) if items[i].error is None]
+        verdicts: list[Any] = [(Verdict(error=item.error), "", 0, item.error, False) for item in items]
+        for i, verdict in zip(judged, self._judge([items[i].text for i in judged], [items[i].protocol for i in judged])):
+            verdicts[i] = verdict
+        results = []
+        for item, (verdict, raw, attempts, backend_error, cached) in zip(items, verdicts):
+            result = self._to_result(item.protocol, verdict, raw, attempts, backend_error)
+            result.cached = cached
+            result.truncated = item.truncated
+            results.append(result)
+        self.stats.truncated += sum(1 for item in items if item.truncated)
         failed = [i for i, r in enumerate(results) if r.fallback]
         if failed:
             self.stats.fallbacks += len(failed)
@@ -282,16 +329,26 @@ class GenerativeRewardModel:
                 log_metric(name, value)
 
     # ------------------------------------------------------------ the judge loop
-    def _judge(self, texts: list[str], protocols: list[JudgeProtocol]) -> list[tuple[Verdict, str, int, Optional[str]]]:
-        """(verdict, raw output, attempts, backend error) per text; identical inputs judged once."""
+    def _judge(self, texts: list[str], protocols: list[JudgeProtocol]) -> list[tuple[Verdict, str, int, Optional[str], bool]]:
+        """(verdict, raw output, attempts, backend error, cached) per text; identical inputs judged once."""
         unique: dict[tuple[str, str], int] = {}
         for text, protocol in zip(texts, protocols):
             unique.setdefault((text, protocol.name), len(unique))
         self.stats.duplicates_skipped += len(texts) - len(unique)
         keys = list(unique)
-        state: list[tuple[Verdict, str, int, Optional[str]]] = [(Verdict(error="not judged"), "", 0, None)] * len(keys)
+        state: list[tuple[Verdict, str, int, Optional[str], bool]] = \
+            [(Verdict(error="not judged"), "", 0, None, False)] * len(keys)
         protocol_by_name = {p.name: p for p in protocols}
-        pending = list(range(len(keys)))
+        cache_keys = self._cache_keys(keys, protocol_by_name)
+        pending = []
+        for k in range(len(keys)):
+            record = self.cache.get(cache_keys[k]) if cache_keys else None
+            if record is None:
+                pending.append(k)
+            else:
+                self.stats.cache_hits += 1
+                verdict = Verdict(score=record["score"], winner=record["winner"], feedback=record["feedback"])
+                state[k] = (verdict, record["raw"], record["attempts"], None, True)
         for attempt in range(self.config.max_attempts):
             if not pending:
                 break
@@ -299,26 +356,37 @@ class GenerativeRewardModel:
                 self.stats.retries += len(pending)
             params = self.generation_params(attempt)
             started = time.perf_counter()
-            try:
-                outputs = self.backend.generate([keys[k][0] for k in pending], params,
+            # a failing batch is split until the failing inputs are alone: the others keep their answers
+            outputs, errors = generate_isolated(self.backend, [keys[k][0] for k in pending], params,
                                                 add_special_tokens=self.formatter.add_special_tokens)
-                error = None
-            except Exception as exc:  # the judge failing must not lose the batch: it becomes a counted failure
-                logger.exception("judge backend failed on %d inputs", len(pending))
-                self.stats.backend_errors += 1
-                outputs, error = [""] * len(pending), f"judge backend error: {type(exc).__name__}: {exc}"
+            self.stats.backend_errors += sum(error is not None for error in errors)
             self.stats.judge_seconds += time.perf_counter() - started
             self.stats.judge_requests += len(pending)
             still = []
-            for k, raw in zip(pending, outputs):
+            for k, raw, error in zip(pending, outputs, errors):
                 verdict = protocol_by_name[keys[k][1]].parse(raw) if error is None else Verdict(error=error)
-                state[k] = (verdict, raw, attempt + 1, error)
+                state[k] = (verdict, raw, attempt + 1, error, False)
                 if not verdict.ok:
                     self.stats.parse_failures += error is None
                     self.stats.failure_reasons[verdict.error or "unknown"] += 1
                     still.append(k)
+                elif cache_keys:
+                    # only valid verdicts are stored: failures are asked again next time (a backend error is
+                    # transient, and a later run may allow more attempts)
+                    self.cache.put(cache_keys[k], {"score": verdict.score, "winner": verdict.winner,  # type: ignore[union-attr]
+                                                   "feedback": verdict.feedback, "raw": raw, "attempts": attempt + 1})
             pending = still
         return [state[unique[(text, protocol.name)]] for text, protocol in zip(texts, protocols)]
+
+    def _cache_keys(self, keys: list[tuple[str, str]], protocols: dict[str, JudgeProtocol]) -> list[str]:
+        """One cache key per unique input, or ``[]`` when caching is off for this call."""
+        if self.cache is None or (self.config.do_sample and not self.config.cache_sampled):
+            return []
+        identity = self.backend.identity
+        mode = str(getattr(self.config, "mode", "generate"))
+        params = self.generation_params(0).cache_fields()
+        params["max_attempts"] = self.config.max_attempts  # retries can turn a failure into a verdict
+        return [cache_key(identity, text, name, str(protocols[name].version), mode, params) for text, name in keys]
 
     def _to_result(self, protocol: JudgeProtocol, verdict: Verdict, raw: str, attempts: int,
                    backend_error: Optional[str]) -> JudgeResult:

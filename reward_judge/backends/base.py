@@ -44,6 +44,8 @@ class JudgeBackend(ABC):
     identity: str = ""
     #: The judge's tokenizer when the backend has one (for chat templates and lengths).
     tokenizer: Any = None
+    #: Tokens the judge can attend to (input plus answer), when known; the input-length policy uses it.
+    context_length: Optional[int] = None
 
     @abstractmethod
     def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:

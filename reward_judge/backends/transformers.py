@@ -36,6 +36,8 @@ class TransformersBackend(JudgeBackend):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._eos_ids = _eos_token_ids(model, tokenizer)
+        self.context_length = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        self.oom_splits = 0  # batches split in halves after an out-of-memory error
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -99,10 +101,23 @@ class TransformersBackend(JudgeBackend):
         outputs: list[str] = [""] * len(encoded)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start: start + self.batch_size]
-            decoded = self.generate_batch([encoded[i] for i in chunk], params)
+            decoded = self._generate_splitting([encoded[i] for i in chunk], params)
             for i, text in zip(chunk, decoded):
                 outputs[i] = text
         return outputs
+
+    def _generate_splitting(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
+        """`generate_batch`, split in halves on out-of-memory down to one input (which then raises)."""
+        try:
+            return self.generate_batch(batch, params)
+        except Exception as exc:
+            if len(batch) == 1 or not is_out_of_memory(exc):
+                raise
+        _free_accelerator_memory()
+        self.oom_splits += 1
+        half = len(batch) // 2
+        logger.warning("judge ran out of memory on a batch of %d: retrying as %d + %d", len(batch), half, len(batch) - half)
+        return self._generate_splitting(batch[:half], params) + self._generate_splitting(batch[half:], params)
 
     def generate_batch(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
         """Generate for one batch of token id lists (left-padded here)."""
@@ -129,6 +144,25 @@ class TransformersBackend(JudgeBackend):
 
     def close(self) -> None:
         self.model = None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an accelerator out-of-memory error (CUDA, MPS or a device runtime message)."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:

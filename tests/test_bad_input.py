@@ -1,0 +1,100 @@
+"""Bad input: a clear error naming the argument and the value, or a documented, counted fallback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reward_judge import GenerativeRewardModel
+from reward_judge.config import JudgeConfig
+from reward_judge.presets import get_preset
+from reward_judge.protocols import get_protocol
+from reward_judge.rubric import Rubric
+
+
+@pytest.fixture
+def rm(make_rm):
+    return make_rm()
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda rm: rm.score(["a", "b"], ["x"]), ValueError,
+     "prompts and completions must have the same length, got 2 and 1"),
+    (lambda rm: rm.score("a prompt", ["x"]), TypeError, "prompts must be a list, got str: 'a prompt'"),
+    (lambda rm: rm.score(["a"], [42]), TypeError, "completions[0] must be a string or a list of chat messages, got int: 42"),
+    (lambda rm: rm.score(["a", "b"], ["x", None]), TypeError,
+     "completions[1] must be a string or a list of chat messages, got NoneType: None"),
+    (lambda rm: rm.score([None], ["x"]), TypeError, "prompts[0] must be a string or a list of chat messages, got NoneType"),
+    (lambda rm: rm.score(["a"], [[{"role": "assistant", "content": None}]]), TypeError,
+     "completions[0][0]['content'] must be a string, got NoneType"),
+    (lambda rm: rm.score(["a", "b"], ["x", "y"], reference=["r"]), ValueError,
+     "reference must be one value or a list of 2 values (one per completion), got 1"),
+    (lambda rm: rm.score(["a"], ["x"], reference="the answer"), ValueError,
+     "protocol 'digit-1-9' has no reference slot, but reference='the answer' was given"),
+])
+def test_bad_call_arguments(rm, call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call(rm)
+
+
+def test_unknown_protocol_and_preset(judge_backend):
+    with pytest.raises(ValueError, match=r"unknown protocol 'prometheus-v9'; known protocols: prometheus-v1"):
+        GenerativeRewardModel.from_pretrained(judge_backend, protocol="prometheus-v9")
+    with pytest.raises(ValueError, match=r"no preset for judge 'no-such/judge'; presets exist for"):
+        get_preset("no-such/judge")
+
+
+def test_reference_required_and_missing(judge_backend):
+    rm = GenerativeRewardModel.from_pretrained(judge_backend, protocol="mtbench-math", chat_format="raw")
+    with pytest.raises(ValueError, match=r"protocol 'mtbench-math' needs a reference answer: reference is required, got None"):
+        rm.render("2+2?", "4")
+
+
+def test_rubric_without_score_descriptions(judge_backend):
+    rm = GenerativeRewardModel.from_pretrained(judge_backend, protocol="prometheus-v2", chat_format="raw")
+    with pytest.raises(ValueError, match=r"needs score descriptions 'Score 1:' to 'Score 5:' in the rubric; missing "
+                                         r"\['Score 1:'.*rubric='Is the answer polite\?'"):
+        rm.render("Hi", "Hello", rubric="Is the answer polite?")
+    three = Rubric("Polite?", ["rude", "neutral", "polite"])
+    with pytest.raises(ValueError, match=r"needs a rubric with score descriptions for 1 to 5, got scores \[1, 2, 3\]"):
+        rm.render("Hi", "Hello", rubric=three)
+    with pytest.raises(ValueError, match=r"A rubric mapping needs 'descriptions' or 'score1_description'"):
+        rm.render("Hi", "Hello", rubric={"criteria": "Polite?"})
+    with pytest.raises(ValueError, match=r"protocol 'autoj-single' has no rubric slot, but rubric='Polite\?' was given"):
+        get_protocol("autoj-single").render("Hi", "Hello", rubric="Polite?")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("batch_size", -1, "batch_size must be a positive integer, got -1"),
+    ("batch_size", 0, "batch_size must be a positive integer, got 0"),
+    ("max_attempts", 0, "max_attempts must be a positive integer, got 0"),
+    ("max_new_tokens", 2.5, "max_new_tokens must be a positive integer, got 2.5"),
+    ("temperature", 0, "temperature must be a positive number, got 0"),
+    ("top_p", 1.5, "top_p must be in (0, 1], got 1.5"),
+    ("fallback", "maybe", "fallback must be None, a number or 'raise', got 'maybe'"),
+    ("normalize", "log", "normalize='log' is not one of"),
+    ("chat_format", "chatml2", "chat_format='chatml2' is not one of"),
+    ("max_input_tokens", 0, "max_input_tokens must be a positive integer or None, got 0"),
+    ("truncation", "tail", "truncation='tail' is not one of ('head_tail', 'fail')"),
+    ("cache_memory_size", -5, "cache_memory_size must be a non-negative integer, got -5"),
+    ("cache", 3.5, "cache must be None, True, a file path or a JudgeCache, got 3.5"),
+])
+def test_invalid_option_values(judge_backend, option, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        JudgeConfig(**{option: value})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        GenerativeRewardModel.from_pretrained(judge_backend, protocol="autoj-single", **{option: value})
+
+
+def test_unknown_option_is_named(judge_backend):
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['batchsize'\] for from_pretrained"):
+        GenerativeRewardModel.from_pretrained(judge_backend, batchsize=4)
+
+
+def test_empty_completions_are_judged_not_crashed(rm):
+    results = rm.score(["What is 2+2?", "Say something."], ["", "   "])
+    assert len(results) == 2
+    for r in results:  # judged like any other: a parsed score, or an honest counted fallback
+        assert r.attempts >= 1 and (r.ok or (r.fallback and r.error))
+    assert rm.stats.rollouts == 2
