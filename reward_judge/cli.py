@@ -40,11 +40,12 @@ _OPTION_NAMES = ("chat_format", "batch_size", "max_new_tokens", "do_sample", "te
                  "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit")
 
 
-def build_reward_model(args: argparse.Namespace) -> Any:
-    """The `GenerativeRewardModel` the judge options of a command describe."""
+def build_reward_model(args: argparse.Namespace, **extra: Any) -> Any:
+    """The `GenerativeRewardModel` the judge options of a command describe (``extra``: more `JudgeConfig` options)."""
     from .reward_model import GenerativeRewardModel
 
     options = {name: getattr(args, name) for name in _OPTION_NAMES if getattr(args, name, None) is not None}
+    options.update(extra)
     if args.fallback is not None:
         options["fallback"] = _parse_fallback(args.fallback)
     return GenerativeRewardModel.from_pretrained(args.judge, protocol=args.protocol, rubric=args.rubric, **options)
@@ -159,6 +160,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     protocols = sub.add_parser("protocols", help="list judge protocols and judge presets")
     protocols.set_defaults(func=cmd_protocols)
+
+    # `serve` lives in integrations (FastAPI glue); importing it is cheap, its server imports are lazy.
+    from .integrations.server import add_serve_parser
+
+    add_serve_parser(sub, _judge_options)
     return parser
 
 
