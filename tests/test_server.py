@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -121,6 +122,7 @@ def test_shutdown_drains_requests_in_flight(tmp_path):
     returncode = proc.stop(wait_s=300)  # SIGTERM: stop accepting, finish what was taken
     for t in threads:
         t.join(300)
-    assert returncode == 0
+    # uvicorn re-raises SIGTERM once it has shut down gracefully, so the exit is the signal's.
+    assert returncode in (0, -signal.SIGTERM)
     assert sorted(results) == list(range(6))
     assert all(r.status_code == 200 and r.json()["rewards"] == [400.0 + i] * 2 for i, r in results.items())
