@@ -63,3 +63,34 @@ def test_client_arguments_are_checked():
         RemoteRewardModel(f"http://127.0.0.1:{free_port()}", fallback="zero")
     with pytest.raises(ValueError, match="same length"):
         RemoteRewardModel(f"http://127.0.0.1:{free_port()}")(["a"], ["b", "c"])
+
+
+def test_grpo_trainer_rewards_come_from_the_shared_server(tmp_path):
+    """A real TRL GRPOTrainer with a sync and an async RemoteRewardModel: every rollout reaches the server."""
+    import httpx
+    from datasets import Dataset
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    from _servers import metric
+    from reward_judge.embedded import embedded_judge_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_judge_path()[0]))
+    policy = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                          num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2))
+    dataset = Dataset.from_dict({"prompt": [echo_prompt(n) for n in range(600, 604)]})
+    args = GRPOConfig(output_dir=str(tmp_path / "grpo"), use_cpu=True, bf16=False, report_to=[], max_steps=2,
+                      per_device_train_batch_size=4, num_generations=2, max_completion_length=4, logging_steps=1,
+                      save_strategy="no")
+    with start_reward_server(tmp_path) as server:
+        sync_reward = RemoteRewardModel(server.url, timeout=300, name="judge_sync", fallback=0.0)
+        async_reward = RemoteRewardModel(server.url, timeout=300, name="judge_async", fallback=0.0).as_async()
+        trainer = GRPOTrainer(model=policy, reward_funcs=[sync_reward, async_reward], args=args,
+                              train_dataset=dataset, processing_class=tokenizer)
+        trainer.train()
+        rollouts = metric(httpx.get(server.url + "/metrics").text, "reward_judge_rollouts_total")
+    # 2 steps x 4 completions, judged once by each of the two reward functions, all on the one server
+    assert sync_reward.stats["rollouts"] == 8 and async_reward.stats["rollouts"] == 8
+    assert rollouts == 16 and sync_reward.stats["fallbacks"] == async_reward.stats["fallbacks"] == 0
+    logged = [entry for entry in trainer.state.log_history if "rewards/judge_sync/mean" in entry]
+    assert logged and "rewards/judge_async/mean" in logged[0]
