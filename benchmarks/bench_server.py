@@ -71,10 +71,10 @@ def main() -> int:
     batches = metric(after, "reward_judge_batches_total") - metric(before, "reward_judge_batches_total")
     same = sum(remote[i] == local[i] for i in range(len(prompts)))
 
-    print(f"{'setup':<44} {'rollouts':>8} {'seconds':>8} {'rollouts/s':>10} {'mean batch':>10}")
-    print(f"{'in-process rm(...) one call':<44} {len(prompts):>8} {local_s:>8.2f} {len(prompts) / local_s:>10.2f} "
+    print(f"{'setup':<52} {'rollouts':>8} {'seconds':>8} {'rollouts/s':>10} {'mean batch':>10}")
+    print(f"{'in-process rm(...) one call':<52} {len(prompts):>8} {local_s:>8.2f} {len(prompts) / local_s:>10.2f} "
           f"{args.batch_size:>10}")
-    print(f"{f'reward-judge serve, {args.clients} clients x 1-rollout requests':<44} {len(prompts):>8} {served_s:>8.2f} "
+    print(f"{f'reward-judge serve, {args.clients} clients x 1-rollout requests':<52} {len(prompts):>8} {served_s:>8.2f} "
           f"{len(prompts) / served_s:>10.2f} {len(prompts) / max(batches, 1):>10.1f}")
     print(f"server max batch {metric(after, 'reward_judge_batch_size_max'):g}; rewards equal to in-process: "
           f"{same}/{len(prompts)}")
