@@ -91,6 +91,10 @@ class RemoteRewardModel:
             if len(results) != len(prompts):
                 raise EndpointError(f"server returned {len(results)} results for {len(prompts)} rollouts")
         except (EndpointError, asyncio.TimeoutError) as exc:
+            if isinstance(exc, EndpointError) and exc.status is not None and 400 <= exc.status < 500 \
+                    and exc.status not in (408, 429):
+                # The server judged the request itself invalid: the caller's bug, not an outage to paper over.
+                raise ValueError(f"the reward server rejected the rollouts: {exc}") from exc
             reason = "timed out after %.1f s" % self.timeout if isinstance(exc, asyncio.TimeoutError) else str(exc)
             self.stats["fallbacks"] += len(prompts)
             self.stats["failed_calls"] += 1

@@ -201,9 +201,12 @@ class MicroBatcher:
     def _score_jobs(self, batch: list[_Job]) -> list[Any]:
         try:
             results = self._score(batch)
-        except Exception:  # one bad request must not fail its neighbours: judge each job alone
+        except Exception as exc:  # one bad request must not fail its neighbours: judge each job alone
             if len(batch) == 1:
                 self.metrics.errors += 1
+                if isinstance(exc, (ValueError, TypeError)):  # the request's own data: answered 422, not retried
+                    logger.warning("rejected a request: %s", exc)
+                    return [ValueError(str(exc))]
                 logger.exception("scoring a request failed")
                 return [_error()]
             logger.warning("a batch of %d requests failed; judging them one by one", len(batch))

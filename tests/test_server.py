@@ -81,6 +81,9 @@ def test_bad_requests_name_the_field(server):
     assert r.status_code == 422 and "same length" in r.text
     r = httpx.post(server.url + "/v1/score", json={"prompts": "a", "completions": ["x"]}, timeout=60)
     assert r.status_code == 422 and "prompts must be a list" in r.text
+    # Bad rows found while rendering are the request's fault: 422 (clients do not retry it), neighbours unharmed.
+    r = httpx.post(server.url + "/v1/score", json={"prompts": [123], "completions": ["x"]}, timeout=60)
+    assert r.status_code == 422 and "prompts[0]" in r.text
     r = httpx.post(server.url + "/get_reward", json={"query": "text"}, timeout=60)
     assert r.status_code == 422 and "query" in r.text
 
@@ -126,3 +129,8 @@ def test_shutdown_drains_requests_in_flight(tmp_path):
     assert returncode in (0, -signal.SIGTERM)
     assert sorted(results) == list(range(6))
     assert all(r.status_code == 200 and r.json()["rewards"] == [400.0 + i] * 2 for i, r in results.items())
+
+
+def test_client_raises_on_rollouts_the_server_rejects(server):
+    with pytest.raises(ValueError, match="prompts\\[0\\]"):
+        RemoteRewardModel(server.url, timeout=60)([123], ["x"])
