@@ -141,8 +141,8 @@ def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_b
     return counts
 
 
-def add_cli(subparsers: Any, judge_options: Any) -> None:
-    """Register ``reward-judge best-of-n``."""
+def add_cli(subparsers: Any, judge_options: Any, command: Any) -> None:
+    """Register ``reward-judge best-of-n`` (the CLI module passes the command that runs it)."""
     parser = subparsers.add_parser("best-of-n", help="rejection sampling: keep the best candidates of each prompt")
     parser.add_argument("--input", required=True, help="JSONL: prompt, candidates (list), optional reference, rubric")
     parser.add_argument("--output", required=True, help="JSONL: input fields + chosen, chosen_indices, rewards, scores, ok")
@@ -150,23 +150,4 @@ def add_cli(subparsers: Any, judge_options: Any) -> None:
     parser.add_argument("--chunk-size", type=int, default=16, help="prompts read and judged at a time")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     judge_options(parser)
-    parser.set_defaults(func=_cmd_best_of_n)
-
-
-def _cmd_best_of_n(args: Any) -> int:
-    import sys
-
-    from reward_judge.cli import build_reward_model
-
-    source = Path(args.input)
-    if not source.is_file():
-        raise SystemExit(f"--input {str(source)!r} does not exist")
-    judge = build_reward_model(args)
-    try:
-        counts = best_of_n_file(source, Path(args.output), judge, args.n_best, args.chunk_size, not args.quiet)
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
-    print(f"chose {args.n_best} of each candidate list for {counts['prompts']} prompts "
-          f"({counts['candidates']} candidates judged, {counts['unscored']} without a valid judge answer); "
-          f"wrote {args.output}", file=sys.stderr)
-    return 0
+    parser.set_defaults(func=command)

@@ -232,8 +232,8 @@ def open_cache(spec: Union[None, bool, str, os.PathLike, JudgeCache], memory_siz
 
 
 # ------------------------------------------------------------------- command
-def cache_command(action: str, path: str) -> int:
-    """``reward-judge cache stats|clear PATH`` (prints; used by the CLI)."""
+def cache_command(action: str, path: str) -> list[str]:
+    """``reward-judge cache stats|clear PATH``: the report lines the CLI prints."""
     file = Path(path)
     if not file.is_file():
         raise SystemExit(f"cache file {path!r} does not exist")
@@ -243,17 +243,14 @@ def cache_command(action: str, path: str) -> int:
             conn = cache._connect()
             rows, oldest, newest = conn.execute("SELECT COUNT(*), MIN(created), MAX(created) FROM judgments").fetchone()
             info = cache.info()
-            print(f"path:       {file}")
-            print(f"entries:    {rows}")
-            print(f"file bytes: {info['file_bytes']}")
+            lines = [f"path:       {file}", f"entries:    {rows}", f"file bytes: {info['file_bytes']}"]
             if rows:
                 fmt = "%Y-%m-%d %H:%M:%S"
-                print(f"oldest:     {time.strftime(fmt, time.gmtime(oldest))} UTC")
-                print(f"newest:     {time.strftime(fmt, time.gmtime(newest))} UTC")
-        elif action == "clear":
-            print(f"removed {cache.clear()} entries from {file}")
-        else:
-            raise SystemExit(f"cache action must be 'stats' or 'clear', got {action!r}")
+                lines.append(f"oldest:     {time.strftime(fmt, time.gmtime(oldest))} UTC")
+                lines.append(f"newest:     {time.strftime(fmt, time.gmtime(newest))} UTC")
+            return lines
+        if action == "clear":
+            return [f"removed {cache.clear()} entries from {file}"]
+        raise SystemExit(f"cache action must be 'stats' or 'clear', got {action!r}")
     finally:
         cache.close()
-    return 0

@@ -35,19 +35,23 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--load-in-4bit", action="store_true", default=None)
     group.add_argument("--load-in-8bit", action="store_true", default=None)
     group.add_argument("--cache", help="SQLite reward cache file shared by runs and processes")
+    group.add_argument("--backend", choices=["transformers", "openai"], help="where the judge runs")
+    group.add_argument("--base-url", action="append", help="OpenAI-compatible judge server URL (repeatable)")
+    group.add_argument("--model", help="model name on the judge server (--backend openai)")
     group.add_argument("--max-input-tokens", type=int, help="longest judge input; longer responses are cut head+tail")
 
 
 _OPTION_NAMES = ("chat_format", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "max_attempts",
                  "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit",
-                 "cache", "max_input_tokens")
+                 "cache", "max_input_tokens", "backend", "base_url", "model")
 
 
-def build_reward_model(args: argparse.Namespace) -> Any:
-    """The `GenerativeRewardModel` the judge options of a command describe."""
+def build_reward_model(args: argparse.Namespace, **extra: Any) -> Any:
+    """The `GenerativeRewardModel` the judge options of a command describe (``extra``: more `JudgeConfig` options)."""
     from .reward_model import GenerativeRewardModel
 
     options = {name: getattr(args, name) for name in _OPTION_NAMES if getattr(args, name, None) is not None}
+    options.update(extra)
     if args.fallback is not None:
         options["fallback"] = _parse_fallback(args.fallback)
     return GenerativeRewardModel.from_pretrained(args.judge, protocol=args.protocol, rubric=args.rubric, **options)
@@ -146,6 +150,31 @@ def cmd_protocols(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import cache_command
+
+    for line in cache_command(args.action, args.path):
+        print(line)
+    return 0
+
+
+def cmd_best_of_n(args: argparse.Namespace) -> int:
+    from .integrations.best_of_n import best_of_n_file
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise SystemExit(f"--input {str(source)!r} does not exist")
+    judge = build_reward_model(args)
+    try:
+        counts = best_of_n_file(source, Path(args.output), judge, args.n_best, args.chunk_size, not args.quiet)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"chose {args.n_best} of each candidate list for {counts['prompts']} prompts "
+          f"({counts['candidates']} candidates judged, {counts['unscored']} without a valid judge answer); "
+          f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reward-judge", description="Generative judges as reward functions.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
@@ -165,14 +194,18 @@ def make_parser() -> argparse.ArgumentParser:
 
     # Subcommands whose implementation is framework glue live in integrations; the CLI is the one
     # place that assembles both.
-    from reward_judge.integrations import best_of_n
+    from .integrations import best_of_n
 
-    best_of_n.add_cli(sub, _judge_options)
+    best_of_n.add_cli(sub, _judge_options, cmd_best_of_n)
 
     cache = sub.add_parser("cache", help="show statistics of a reward cache file, or empty it")
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("path", help="the SQLite cache file (the cache= option)")
-    cache.set_defaults(func=lambda a: __import__("reward_judge.cache", fromlist=["cache_command"]).cache_command(a.action, a.path))
+    cache.set_defaults(func=cmd_cache)
+    # `serve` lives in integrations (FastAPI glue); importing it is cheap, its server imports are lazy.
+    from .integrations.server import add_serve_parser
+
+    add_serve_parser(sub, _judge_options)
     return parser
 
 

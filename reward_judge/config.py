@@ -14,6 +14,7 @@ from .rubric import RubricLike
 
 FALLBACK_RAISE = "raise"
 TRUNCATION_POLICIES = ("head_tail", "fail")
+BACKENDS = ("transformers", "openai")
 
 
 @dataclass
@@ -78,6 +79,26 @@ class JudgeConfig:
     """Hub revision of the judge."""
     trust_remote_code: bool = False
     """Passed to transformers."""
+
+    # ------------------------------------------------------------ judge server
+    backend: str = "transformers"
+    """``"transformers"`` (judge runs in this process) or ``"openai"`` (an OpenAI-compatible server)."""
+    base_url: Union[str, list[str], None] = None
+    """Judge server URL(s) for ``backend="openai"``; several are load-balanced with failover."""
+    model: Optional[str] = None
+    """Model name the server knows the judge by (``None``: the judge id)."""
+    api_key_env: Optional[str] = "OPENAI_API_KEY"
+    """Environment variable holding the server's API key (sent only when set)."""
+    openai_endpoint: str = "completions"
+    """``"completions"`` (rendered judge text, exact chat formatting) or ``"chat"`` (server applies its template)."""
+    request_timeout: float = 120.0
+    """Seconds one judge request may take before it is retried."""
+    max_retries: int = 3
+    """Retries of a failed judge request (connection errors, 429, 5xx), over all URLs."""
+    max_concurrency: int = 32
+    """Judge requests in flight at once."""
+    logprobs: bool = False
+    """Check at start-up that the server returns token logprobs (score-distribution modes need them)."""
 
     # --------------------------------------------------------------- rewarding
     normalize: Union[str, Callable[[float], float]] = "linear"
@@ -150,6 +171,16 @@ class JudgeConfig:
             raise ValueError(f"max_input_tokens must be a positive integer or None, got {self.max_input_tokens!r}")
         if self.truncation not in TRUNCATION_POLICIES:
             raise ValueError(f"truncation={self.truncation!r} is not one of {TRUNCATION_POLICIES}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is not one of {BACKENDS}")
+        if self.openai_endpoint not in ("completions", "chat"):
+            raise ValueError(f"openai_endpoint={self.openai_endpoint!r} is not 'completions' or 'chat'")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
+        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, got {self.max_concurrency!r}")
+        if not isinstance(self.request_timeout, (int, float)) or self.request_timeout <= 0:
+            raise ValueError(f"request_timeout must be a positive number of seconds, got {self.request_timeout!r}")
         if not isinstance(self.protocol_options, dict):
             raise ValueError(f"protocol_options must be a dict, got {self.protocol_options!r}")
 

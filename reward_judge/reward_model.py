@@ -146,6 +146,10 @@ class GenerativeRewardModel:
 
         if isinstance(judge, JudgeBackend):
             return judge
+        if config.backend == "openai":
+            from .backends.openai import load_openai_backend
+
+            return load_openai_backend(judge, config)
         if isinstance(judge, str):
             if judge == DEFAULT_JUDGE:
                 from .embedded import embedded_judge_path

@@ -2,5 +2,6 @@
 
 from .base import GenerationParams, JudgeBackend
 from .transformers import TransformersBackend
+from .openai import OpenAIBackend
 
-__all__ = ["GenerationParams", "JudgeBackend", "TransformersBackend"]
+__all__ = ["GenerationParams", "JudgeBackend", "OpenAIBackend", "TransformersBackend"]

@@ -1,0 +1,156 @@
+"""`RemoteRewardModel`: a TRL reward function that asks a shared ``reward-judge serve`` instance."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any, Optional, Sequence, Union
+
+from reward_judge.backends.http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
+
+logger = logging.getLogger(__name__)
+
+
+class RemoteRewardModel:
+    """Rewards from a ``reward-judge serve`` server, so every trainer rank shares one judge.
+
+    Calls go to ``POST /v1/score`` on one of ``url`` (a URL or a list: load-balanced, with failover,
+    retries with backoff on connection errors, 429 and 5xx, and a circuit breaker). A call never
+    takes longer than ``timeout`` seconds: when no server answers in time, every rollout of the call
+    gets ``fallback`` (``None``: TRL leaves the sample out) and ``stats["fallbacks"]`` counts them.
+    Picklable (connections are rebuilt in the process that uses it).
+
+    Example:
+        >>> from reward_judge.integrations.remote import RemoteRewardModel
+        >>> reward = RemoteRewardModel("http://127.0.0.1:8000", timeout=120)         # doctest: +SKIP
+        >>> reward(prompts=["What is 2+2?"], completions=["4"])                     # doctest: +SKIP
+        [0.75]
+        >>> trainer = GRPOTrainer(model, reward_funcs=[reward], ...)                # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: Union[str, Sequence[str]],
+        *,
+        timeout: float = 300.0,
+        request_timeout: Optional[float] = None,
+        max_retries: int = 6,
+        backoff_base: float = 0.25,
+        backoff_max: float = 8.0,
+        fallback: Optional[float] = None,
+        name: str = "remote_judge",
+        forward_columns: Sequence[str] = ("reference", "rubric"),
+    ):
+        self.urls = normalize_urls(url, "url")
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if fallback is not None and (isinstance(fallback, bool) or not isinstance(fallback, (int, float))):
+            raise ValueError(f"fallback must be None or a number, got {fallback!r}")
+        self.timeout = float(timeout)
+        self.request_timeout = float(request_timeout or timeout)
+        self.policy = RetryPolicy(max_attempts=max_retries + 1, backoff_base=backoff_base, backoff_max=backoff_max)
+        self.fallback = fallback
+        self.forward_columns = tuple(forward_columns)
+        self.__name__ = name
+        self.stats: Counter = Counter()
+        self._pool: Optional[EndpointPool] = None
+        self._runner: Optional[LoopThread] = None
+
+    # --------------------------------------------------------------- plumbing
+    @property
+    def pool(self) -> EndpointPool:
+        if self._pool is None:
+            self._pool = EndpointPool(self.urls, timeout=self.request_timeout, policy=self.policy)
+        return self._pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = state["_runner"] = None  # sockets and threads do not travel
+        return state
+
+    def _payload(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if len(prompts) != len(completions):
+            raise ValueError(f"prompts and completions must have the same length, got {len(prompts)} and {len(completions)}")
+        payload: dict[str, Any] = {"prompts": list(prompts), "completions": list(completions)}
+        for column in self.forward_columns:
+            if kwargs.get(column) is not None:
+                payload[column] = list(kwargs[column]) if not isinstance(kwargs[column], str) else kwargs[column]
+        return payload
+
+    # ------------------------------------------------------------------ scoring
+    async def ascore(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[dict[str, Any]]:
+        """Full `JudgeResult` records (as dicts) from the server; fallback records when none answers in time."""
+        payload = self._payload(prompts, completions, kwargs)
+        self.stats["calls"] += 1
+        self.stats["rollouts"] += len(prompts)
+        retries_before = self.pool.retries
+        try:
+            answer = await asyncio.wait_for(self.pool.post_json("/v1/score", payload), self.timeout)
+            results = answer["results"]
+            if len(results) != len(prompts):
+                raise EndpointError(f"server returned {len(results)} results for {len(prompts)} rollouts")
+        except (EndpointError, asyncio.TimeoutError) as exc:
+            if isinstance(exc, EndpointError) and exc.status is not None and 400 <= exc.status < 500 \
+                    and exc.status not in (408, 429):
+                # The server judged the request itself invalid: the caller's bug, not an outage to paper over.
+                raise ValueError(f"the reward server rejected the rollouts: {exc}") from exc
+            reason = "timed out after %.1f s" % self.timeout if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            self.stats["fallbacks"] += len(prompts)
+            self.stats["failed_calls"] += 1
+            logger.warning("reward server gave no answer for %d rollouts (%s); reward %r applied", len(prompts),
+                           reason, self.fallback)
+            return [{"reward": self.fallback, "ok": False, "fallback": True, "error": f"reward server: {reason}"}
+                    for _ in prompts]
+        finally:
+            self.stats["retries"] += self.pool.retries - retries_before
+        return results
+
+    async def acall(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                    **kwargs: Any) -> list[Optional[float]]:
+        """Async reward function: awaitable ``list[float | None]``."""
+        return [r["reward"] for r in await self.ascore(prompts, completions, **kwargs)]
+
+    def score(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[dict[str, Any]]:
+        """Sync `ascore`."""
+        if self._runner is None:
+            self._runner = LoopThread()
+        # The pool's client belongs to the runner's loop; the extra seconds let wait_for fire first.
+        return self._runner.run(self.ascore(prompts, completions, **kwargs), timeout=self.timeout + 30)
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                 **kwargs: Any) -> list[Optional[float]]:
+        """TRL reward function: ``list[float | None]`` in input order."""
+        return [r["reward"] for r in self.score(prompts, completions, **kwargs)]
+
+    def as_async(self) -> "AsyncRemoteRewardModel":
+        """The same reward as a coroutine function (TRL awaits it alongside other async rewards)."""
+        return AsyncRemoteRewardModel(self)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            if self._pool is not None:
+                self._runner.run(self._pool.aclose())
+            self._runner.close()
+            self._runner, self._pool = None, None
+
+
+class AsyncRemoteRewardModel:
+    """`RemoteRewardModel` whose call is a coroutine: ``await reward(prompts, completions)``.
+
+    Example:
+        >>> reward = RemoteRewardModel("http://127.0.0.1:8000").as_async()   # doctest: +SKIP
+        >>> await reward(["What is 2+2?"], ["4"])                            # doctest: +SKIP
+    """
+
+    def __init__(self, remote: RemoteRewardModel):
+        self.remote = remote
+        self.__name__ = remote.__name__
+
+    @property
+    def stats(self) -> Counter:
+        return self.remote.stats
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                       **kwargs: Any) -> list[Optional[float]]:
+        return await self.remote.acall(prompts, completions, completion_ids, **kwargs)

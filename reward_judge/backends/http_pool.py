@@ -1,0 +1,273 @@
+"""A pool of HTTP endpoints: load balancing, failover, retries with backoff, and a circuit breaker.
+
+Both the OpenAI-compatible judge backend and the remote reward client talk to one or more servers
+that may die, restart or shed load. This module holds that behaviour once:
+
+- requests go round-robin over the endpoints whose circuit is closed;
+- connection errors, timeouts, 429 and 5xx are retried with exponential backoff and full jitter,
+  honouring ``Retry-After``; each retry prefers another endpoint (failover);
+- after ``breaker_failures`` consecutive failures an endpoint is skipped for ``breaker_cooldown``
+  seconds, so one dead URL does not add a timeout to every call;
+- any other 4xx is the caller's mistake and raises at once with the server's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Optional, Sequence, TypeVar, Union
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class EndpointError(RuntimeError):
+    """A request that failed for good: every attempt failed, or the server rejected it (4xx).
+
+    ``status`` is the last HTTP status (``None`` for connection errors and timeouts).
+    """
+
+    def __init__(self, message: str, status: Optional[int] = None):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class _Circuit:
+    failures: int = 0
+    open_until: float = 0.0
+
+
+@dataclass
+class RetryPolicy:
+    """How a pool retries.
+
+    Example:
+        >>> RetryPolicy(max_attempts=4, backoff_base=0.1).delay(2, None) <= 0.4
+        True
+    """
+
+    max_attempts: int = 4
+    """Tries per request, over all endpoints, before it fails."""
+    backoff_base: float = 0.25
+    """First backoff in seconds; doubles on every retry (full jitter: a random share of it is slept)."""
+    backoff_max: float = 8.0
+    """Cap of one backoff (also caps a server's ``Retry-After``)."""
+    breaker_failures: int = 3
+    """Consecutive failures that open an endpoint's circuit."""
+    breaker_cooldown: float = 10.0
+    """Seconds an open circuit skips its endpoint before one request probes it again."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive integer, got {self.max_attempts!r}")
+        for name in ("backoff_base", "backoff_max", "breaker_cooldown"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        if not isinstance(self.breaker_failures, int) or self.breaker_failures < 1:
+            raise ValueError(f"breaker_failures must be a positive integer, got {self.breaker_failures!r}")
+
+    def delay(self, retry: int, retry_after: Optional[float]) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        if retry_after is not None:
+            # The server said when it will have room; a little jitter keeps clients from returning together.
+            return min(self.backoff_max, retry_after) * (1 + 0.25 * random.random())
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (retry - 1)))
+
+
+def normalize_urls(urls: Union[str, Sequence[str]], argument: str = "base_url") -> list[str]:
+    """One URL or a list (or a comma-separated string) -> list of URLs without trailing slash."""
+    if isinstance(urls, str):
+        items = [u.strip() for u in urls.split(",")]
+    elif isinstance(urls, Sequence):
+        items = [str(u).strip() for u in urls]
+    else:
+        raise ValueError(f"{argument} must be a URL or a list of URLs, got {urls!r}")
+    items = [u.rstrip("/") for u in items if u]
+    if not items:
+        raise ValueError(f"{argument} must name at least one URL, got {urls!r}")
+    for url in items:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{argument} entries must start with http:// or https://, got {url!r}")
+    return items
+
+
+@dataclass
+class EndpointPool:
+    """Sends JSON requests to a set of equivalent servers (async; see `LoopThread` for sync callers).
+
+    Example:
+        >>> pool = EndpointPool(["http://127.0.0.1:8000", "http://127.0.0.1:8001"], timeout=30)  # doctest: +SKIP
+        >>> await pool.post_json("/v1/score", {"prompts": ["Hi"], "completions": ["Hello"]})      # doctest: +SKIP
+    """
+
+    urls: list[str]
+    timeout: float = 60.0
+    """Seconds one HTTP attempt may take (connect + answer)."""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    headers: dict[str, str] = field(default_factory=dict)
+    max_concurrency: int = 64
+    """Requests in flight at once from this pool."""
+
+    def __post_init__(self) -> None:
+        self.urls = normalize_urls(self.urls)
+        if not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, got {self.max_concurrency!r}")
+        self._circuits = {url: _Circuit() for url in self.urls}
+        self._next = 0
+        self._lock = threading.Lock()
+        # Clients and semaphores belong to one event loop; they are made on first use in that loop.
+        self._client: Any = None
+        self._semaphore: Optional[asyncio.Semaphore] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.retries = 0
+        self.failovers = 0
+
+    # ------------------------------------------------------------ endpoint choice
+    def _order(self) -> list[str]:
+        """Endpoints to try, best first: closed circuits round-robin, then open ones by earliest reopening."""
+        now = time.monotonic()
+        with self._lock:
+            start = self._next
+            self._next = (self._next + 1) % len(self.urls)
+        rotated = self.urls[start:] + self.urls[:start]
+        closed = [u for u in rotated if self._circuits[u].open_until <= now]
+        opened = sorted((u for u in rotated if self._circuits[u].open_until > now), key=lambda u: self._circuits[u].open_until)
+        return closed + opened
+
+    def _record(self, url: str, ok: bool) -> None:
+        with self._lock:
+            circuit = self._circuits[url]
+            if ok:
+                circuit.failures, circuit.open_until = 0, 0.0
+                return
+            circuit.failures += 1
+            if circuit.failures >= self.policy.breaker_failures:
+                if circuit.open_until <= time.monotonic():
+                    logger.warning("circuit open for %s after %d consecutive failures: skipping it for %.1f s",
+                                   url, circuit.failures, self.policy.breaker_cooldown)
+                circuit.open_until = time.monotonic() + self.policy.breaker_cooldown
+
+    def circuit_open(self, url: str) -> bool:
+        """Whether ``url`` is being skipped right now."""
+        return self._circuits[url].open_until > time.monotonic()
+
+    # ------------------------------------------------------------------ sending
+    def _ensure_client(self) -> Any:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._loop = loop
+            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits, headers=self.headers)
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._client
+
+    async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
+        """POST ``payload`` to ``path`` on some endpoint and return the decoded JSON answer."""
+        import httpx
+
+        client = self._ensure_client()
+        assert self._semaphore is not None
+        last_error = "no attempt made"
+        last_status: Optional[int] = None
+        previous: Optional[str] = None
+        async with self._semaphore:
+            for attempt in range(self.policy.max_attempts):
+                order = self._order()
+                url = order[attempt % len(order)] if attempt < len(order) else order[0]
+                self.failovers += previous is not None and url != previous
+                previous = url
+                retry_after: Optional[float] = None
+                try:
+                    response = await client.post(url + path, json=payload)
+                except httpx.HTTPError as exc:  # connection refused/reset, timeouts, protocol errors
+                    self._record(url, ok=False)
+                    last_error, last_status = f"{url}{path}: {type(exc).__name__}: {exc or 'no detail'}", None
+                else:
+                    if response.status_code < 400:
+                        self._record(url, ok=True)
+                        return response.json()
+                    body = response.text[:500]
+                    last_error, last_status = f"{url}{path}: HTTP {response.status_code}: {body}", response.status_code
+                    if response.status_code not in RETRY_STATUS:
+                        raise EndpointError(f"request rejected by {last_error}", response.status_code)
+                    # 429/503 mean "busy", not "broken": they do not open the circuit.
+                    self._record(url, ok=response.status_code in (429, 503))
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+                if attempt + 1 < self.policy.max_attempts:
+                    self.retries += 1
+                    delay = self.policy.delay(attempt + 1, retry_after)
+                    logger.info("retry %d of %s in %.2f s after %s", attempt + 1, path, delay, last_error)
+                    await asyncio.sleep(delay)
+        raise EndpointError(f"{path} failed after {self.policy.max_attempts} attempts over {len(self.urls)} "
+                            f"endpoint(s); last error: {last_error}", last_status)
+
+    async def get(self, path: str) -> Any:
+        """GET ``path`` from the first endpoint that answers (health checks, metrics); returns the response."""
+        import httpx
+
+        client = self._ensure_client()
+        errors = []
+        for url in self._order():
+            try:
+                response = await client.get(url + path)
+                return response
+            except httpx.HTTPError as exc:
+                errors.append(f"{url}: {type(exc).__name__}")
+        raise EndpointError(f"GET {path} failed on every endpoint: {'; '.join(errors)}")
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from reward servers, fall back to our own backoff
+
+
+class LoopThread:
+    """An event loop in a daemon thread, so sync code (and code already inside a loop) can run coroutines.
+
+    Example:
+        >>> runner = LoopThread()
+        >>> async def two(): return 2
+        >>> runner.run(two())
+        2
+        >>> runner.close()
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="reward-judge-http", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Awaitable[T], timeout: Optional[float] = None) -> T:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)

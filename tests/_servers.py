@@ -1,0 +1,93 @@
+"""Real server processes on 127.0.0.1 for the serving tests: started on free ports, always stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import httpx
+
+# A judge prompt the embedded model completes predictably: it repeats the number it has seen three
+# times, so every request's reward encodes the request itself (mix-ups between clients show).
+ECHO_PROTOCOL = {"custom_name": "echo", "template": "{instruction}{response}", "answer_pattern": r"(\d+)",
+                 "range": [0, 999]}
+ECHO_OPTIONS = ["--chat-format", "raw", "--max-new-tokens", "4", "--max-attempts", "1", "--normalize", "none"]
+
+
+def echo_prompt(number: int) -> str:
+    return f"Score: {number}\nScore: {number}\nScore: {number}\n"
+
+
+ECHO_COMPLETION = "Score:"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A server subprocess; ``stop()`` (or the context manager) ends it with SIGTERM, then SIGKILL."""
+
+    def __init__(self, argv: Sequence[str], port: int, log: Path, health: str = "/health", startup_s: float = 180):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self._log_handle = log.open("w")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(list(argv), stdout=self._log_handle, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + startup_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + health, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"server on {self.url} not healthy after {startup_s} s: {log.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, wait_s: float = 30) -> Optional[int]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log_handle.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_reward_server(tmp_path: Path, *extra: str, name: str = "serve") -> ServerProcess:
+    """`reward-judge serve` with the echo protocol on the embedded judge."""
+    port = free_port()
+    argv = [sys.executable, "-m", "reward_judge.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--custom-protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, *extra]
+    return ServerProcess(argv, port, tmp_path / f"{name}-{port}.log")
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise KeyError(f"metric {name} not in /metrics output")
