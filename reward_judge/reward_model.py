@@ -169,7 +169,8 @@ class GenerativeRewardModel:
             )
         if not hasattr(judge, "generate"):
             raise TypeError(f"judge must be 'default', a hub id or path, or a generative model; got {type(judge).__name__}")
-        return TransformersBackend(judge, tokenizer, batch_size=config.batch_size)
+        return TransformersBackend(judge, tokenizer, batch_size=config.batch_size, batch_tokens=config.batch_tokens,
+                                   prefix_cache=config.prefix_cache)
 
     @property
     def backend(self) -> JudgeBackend:
@@ -236,8 +237,13 @@ class GenerativeRewardModel:
         ]
         self.stats.calls += 1
         self.stats.rollouts += n
-        verdicts = self._judge([item.text for item in items], [item.protocol for item in items])
-        results = [self._to_result(items[i].protocol, *verdicts[i]) for i in range(n)]
+        if self.config.mode == "generate":
+            verdicts = self._judge([item.text for item in items], [item.protocol for item in items])
+            results = [self._to_result(items[i].protocol, *verdicts[i]) for i in range(n)]
+        else:  # "expected" / "direct": the score is read from the judge's answer distribution
+            from .modes import judge_by_distribution
+
+            results = judge_by_distribution(self, [item.text for item in items], [item.protocol for item in items])
         failed = [i for i, r in enumerate(results) if r.fallback]
         if failed:
             self.stats.fallbacks += len(failed)
