@@ -49,7 +49,9 @@ def plan_batches(
     """Indices of ``rows`` cut into batches of at most ``max_rows`` rows and ``max_tokens`` padded tokens.
 
     With ``group_prefixes`` rows are ordered by their token ids, so rows sharing a prefix (the
-    rollouts of one prompt) land in the same batch; otherwise longest first, so the first batch
+    rollouts of one prompt) land in the same batch, and a batch never mixes prefix groups: the first
+    two rows of a batch fix the prefix it shares, and a row that would shorten it starts the next
+    batch. Otherwise longest first, so the first batch
     shows an out-of-memory early and rows of similar length pad little. A row longer than the token
     budget still gets a batch of its own (it cannot be split).
 
@@ -68,15 +70,20 @@ def plan_batches(
     batches: list[list[int]] = []
     current: list[int] = []
     width = 0
+    shared = 0  # the prefix the current batch's rows have in common (set by its first two rows)
     for i in order:
         new_width = max(width, len(rows[i]))
         too_many = len(current) >= max_rows
         too_big = max_tokens is not None and current and new_width * (len(current) + 1) > max_tokens
-        if current and (too_many or too_big):
+        # A batch holds one prefix group: a row that would shorten the shared prefix starts a new batch.
+        new_group = group_prefixes and len(current) >= 2 and common_prefix_length([rows[current[0]], rows[i]]) < shared
+        if current and (too_many or too_big or new_group):
             batches.append(current)
             current, new_width = [], len(rows[i])
         current.append(i)
         width = new_width
+        if group_prefixes and len(current) == 2:
+            shared = common_prefix_length([rows[current[0]], rows[current[1]]])
     if current:
         batches.append(current)
     return batches
