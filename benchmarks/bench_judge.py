@@ -382,9 +382,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 def prometheus_eval_status() -> str:
     """Why the prometheus-eval library is not measured in this environment."""
     if importlib.util.find_spec("prometheus_eval") is None:
-        return ("the prometheus-eval package is not installed; `pip install prometheus-eval` pulls vLLM, "
-                "whose wheels need a CUDA build, see docs/README-performance.md")
-    return "installed, but its grading runs through vLLM or a LiteLLM endpoint; not wired into this benchmark"
+        return ("not installed: installing prometheus-eval 0.1.20 would downgrade huggingface_hub (2.x to 1.x) and "
+                "filelock under transformers 5; see docs/README-performance.md")
+    return "installed, but its graders need vLLM or a LiteLLM endpoint, which this benchmark does not start"
 
 
 if __name__ == "__main__":
