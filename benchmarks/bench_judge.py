@@ -267,13 +267,13 @@ def main(argv: Optional[list[str]] = None) -> int:
                 outs.append(tok.decode(row, skip_special_tokens=True))
         return n, generate_flops(input_tokens, new), f"batch {args.batch_size}, left padding", (sum(input_tokens) + sum(new), outs)
 
-    def executed_prefill_flops(rows: list[list[int]], logits_per_row: int) -> float:
+    def executed_prefill_flops(rows: list[list[int]], logits_per_row: int, split_groups: bool = True) -> float:
         """FLOPs of our prefill: the shared prefix once per batch, then each row's own tokens."""
         from reward_judge.prefix_cache import plan_batches, shared_prefix_length
 
         total = 0.0
         for batch in plan_batches(rows, max_rows=backend.batch_size, max_tokens=backend.batch_tokens,
-                                  group_prefixes=backend.prefix_cache):
+                                  group_prefixes=backend.prefix_cache, split_groups=split_groups):
             group = [rows[i] for i in batch]
             shared = shared_prefix_length(group) if backend.prefix_cache else 0
             total += shape.flops(0, shared, 0) if shared else 0.0
@@ -286,7 +286,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             results = rm.score(prompts, completions)
             raws = [r.raw for r in results]
             new = [len(tok(r, add_special_tokens=False)["input_ids"]) for r in raws] if mode != "direct" else [0] * n
-            flops = executed_prefill_flops(encoded, 1)
+            flops = executed_prefill_flops(encoded, 1, split_groups=mode == "direct")
             flops += sum(shape.flops(L, max(g - 1, 0), max(g - 1, 0)) for L, g in zip(input_tokens, new))
             tokens = sum(input_tokens) + sum(new)
             if mode == "expected":

@@ -45,13 +45,16 @@ def plan_batches(
     max_rows: int,
     max_tokens: Optional[int] = None,
     group_prefixes: bool = True,
+    split_groups: bool = True,
 ) -> list[list[int]]:
     """Indices of ``rows`` cut into batches of at most ``max_rows`` rows and ``max_tokens`` padded tokens.
 
     With ``group_prefixes`` rows are ordered by their token ids, so rows sharing a prefix (the
     rollouts of one prompt) land in the same batch, and a batch never mixes prefix groups: the first
     two rows of a batch fix the prefix it shares, and a row that would shorten it starts the next
-    batch. Otherwise longest first, so the first batch
+    batch (unless ``split_groups=False``: decoding is cheaper in few large batches than in one batch
+    per prompt, so generation keeps full batches and shares whatever prefix the batch has). Otherwise
+    longest first, so the first batch
     shows an out-of-memory early and rows of similar length pad little. A row longer than the token
     budget still gets a batch of its own (it cannot be split).
 
@@ -76,7 +79,7 @@ def plan_batches(
         too_many = len(current) >= max_rows
         too_big = max_tokens is not None and current and new_width * (len(current) + 1) > max_tokens
         # A batch holds one prefix group: a row that would shorten the shared prefix starts a new batch.
-        new_group = group_prefixes and len(current) >= 2 and common_prefix_length([rows[current[0]], rows[i]]) < shared
+        new_group = group_prefixes and split_groups and len(current) >= 2 and common_prefix_length([rows[current[0]], rows[i]]) < shared
         if current and (too_many or too_big or new_group):
             batches.append(current)
             current, new_width = [], len(rows[i])

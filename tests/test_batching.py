@@ -17,9 +17,9 @@ rows_strategy = st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=40), m
 
 @settings(max_examples=200, deadline=None)
 @given(rows=rows_strategy, max_rows=st.integers(1, 9), max_tokens=st.one_of(st.none(), st.integers(1, 200)),
-       group=st.booleans())
-def test_plan_batches_covers_every_row_once_within_limits(rows, max_rows, max_tokens, group):
-    batches = plan_batches(rows, max_rows=max_rows, max_tokens=max_tokens, group_prefixes=group)
+       group=st.booleans(), split=st.booleans())
+def test_plan_batches_covers_every_row_once_within_limits(rows, max_rows, max_tokens, group, split):
+    batches = plan_batches(rows, max_rows=max_rows, max_tokens=max_tokens, group_prefixes=group, split_groups=split)
     assert sorted(i for b in batches for i in b) == list(range(len(rows)))
     for b in batches:
         assert 1 <= len(b) <= max_rows
@@ -34,6 +34,7 @@ def test_plan_batches_keeps_prefix_groups_together_and_apart():
     batches = plan_batches(rows, max_rows=32)
     assert sorted(map(sorted, batches)) == [[0, 2, 4], [1, 3, 5]]
     assert plan_batches(rows, max_rows=32, group_prefixes=False) == [[0, 1, 2, 3, 4, 5]]
+    assert sorted(plan_batches(rows, max_rows=32, split_groups=False)[0]) == [0, 1, 2, 3, 4, 5]
 
 
 def test_shared_prefix_length_leaves_every_row_a_token():
