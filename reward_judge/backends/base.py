@@ -51,5 +51,17 @@ class JudgeBackend(ABC):
     def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
         """Decode the judge's answer to each text."""
 
+    def answer_logprobs(self, contexts: Sequence[str], candidates: Sequence[str], *,
+                        add_special_tokens: bool) -> list[list[float]]:
+        """Log-probability of each candidate answer written right after each context (teacher-forced).
+
+        Backends that can read token probabilities override this; the others refuse clearly, since
+        the score-distribution modes cannot run on them.
+        """
+        raise TypeError(
+            f"{type(self).__name__} cannot read token probabilities, so mode='expected'/'direct' cannot run "
+            "on it; use mode='generate'"
+        )
+
     def close(self) -> None:
         """Release resources (models, connections)."""

@@ -41,6 +41,8 @@ class CustomProtocol(JudgeProtocol):
     range: tuple[float, float] = (1, 10)
     system_prompt: Optional[str] = None
     integer: bool = True
+    answer_marker: str = ""
+    """What the judge writes right before its score (e.g. ``"Grade: "``); needed by the distribution modes."""
     message_split: str = "user"
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -75,6 +77,10 @@ class CustomProtocol(JudgeProtocol):
     @property
     def integer_scores(self) -> bool:  # type: ignore[override]
         return self.integer
+
+    @property
+    def answer_prefix(self) -> str:  # type: ignore[override]
+        return self.answer_marker
 
     @property
     def reference_slot(self) -> str:  # type: ignore[override]

@@ -1,0 +1,391 @@
+"""Judge throughput: the model cards' loop vs plain batched generate vs reward-judge's three modes.
+
+One run, one judge, the same rollouts for every method:
+
+    python benchmarks/bench_judge.py                       # embedded judge, 4 prompts x 8 completions
+    python benchmarks/bench_judge.py --prompts 8 --group 16 --feedback-tokens 64 --device cuda --json out.json
+
+Methods: ``loop`` (one ``generate`` per rollout, as the cards do), ``batched`` (one left-padded
+``generate`` per batch), ``generate`` / ``expected`` / ``direct`` (`GenerativeRewardModel` modes),
+and ``prometheus-eval`` when that library is installed. The loop is timed on the first
+``--loop-rollouts`` rollouts only (it is the slow one) and reported as a rate. A second table times
+shared-prefix KV reuse (direct mode, reuse on vs off) at group sizes 1, 8 and 16.
+
+Achieved FLOP/s counts the model FLOPs a method really needs for the tokens it runs (2 x parameters
+per token for the weight matmuls, attention at each token's position, the vocabulary projection
+only where logits are read; a shared prefix counts once per batch, padding not at all) and is
+divided by a matmul peak measured at the start of the run in the judge's dtype on the same device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Optional
+
+INSTRUCTIONS = [
+    "Explain why the sky is blue in two sentences.",
+    "Write a haiku about autumn leaves.",
+    "What is the capital of Australia, and why is it not Sydney?",
+    "Give three tips for staying focused while studying.",
+    "Summarise the plot of Romeo and Juliet in one paragraph.",
+    "Convert 100 degrees Fahrenheit to Celsius and show the formula.",
+    "Suggest a name for a bakery that sells only sourdough bread.",
+    "Describe how a bicycle gear system helps a rider climb hills.",
+]
+COMPLETION_STYLES = [
+    "{a}",
+    "Sure! {a}",
+    "{a} I hope this helps.",
+    "Here is my answer: {a}",
+    "I am not sure, but {a}",
+    "{a} Let me know if you need more detail.",
+    "Honestly, {a}",
+    "Answer: {a}",
+]
+ANSWERS = [
+    "Sunlight is scattered by air molecules, and blue light scatters the most because of its short wavelength.",
+    "Crimson leaves drift down / whispering to the cold earth / the year lets go slow.",
+    "Canberra is the capital; it was chosen as a compromise between Sydney and Melbourne.",
+    "Remove distractions, study in short timed blocks, and take regular breaks.",
+    "Two young lovers from feuding families marry in secret, and a chain of misunderstandings ends in both their deaths.",
+    "C = (F - 32) x 5/9, so 100 F is about 37.8 C.",
+    "Rise and Shine Sourdough.",
+    "Lower gears turn the wheel less per pedal stroke, trading speed for the force needed on a slope.",
+]
+
+
+def make_rollouts(prompts: int, group: int) -> tuple[list[str], list[str]]:
+    """``prompts`` instructions with ``group`` different completions each (deterministic)."""
+    ps, cs = [], []
+    for p in range(prompts):
+        for g in range(group):
+            ps.append(INSTRUCTIONS[p % len(INSTRUCTIONS)])
+            answer = ANSWERS[(p + g // len(COMPLETION_STYLES)) % len(ANSWERS)]
+            cs.append(COMPLETION_STYLES[g % len(COMPLETION_STYLES)].format(a=answer))
+    return ps, cs
+
+
+class PeakMemory:
+    """Peak GPU memory allocated (CUDA) or the process's peak resident set size (CPU), in MiB.
+
+    On CPU the kernel's high-water mark is reset before each method (``/proc/self/clear_refs``), so
+    no sampling thread competes with the judge for the interpreter lock.
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        self.peak = 0.0
+
+    def __enter__(self) -> "PeakMemory":
+        import torch
+
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            try:
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:  # not Linux or not allowed: the peak then covers the whole run so far
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            import resource
+
+            self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            try:
+                with open("/proc/self/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            self.peak = int(line.split()[1]) / 1024
+            except OSError:
+                pass
+
+
+def matmul_peak(device: str, dtype: Any, seconds: float = 3.0) -> float:
+    """Best FLOP/s of a square matmul in the judge's dtype on ``device`` (sizes 512-4096)."""
+    import torch
+
+    best = 0.0
+    sizes = (512, 1024, 2048) if device == "cpu" else (2048, 4096, 8192)
+    for n in sizes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        torch.mm(a, b)
+        reps, start = 0, time.perf_counter()
+        while True:
+            torch.mm(a, b)
+            reps += 1
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - start
+            if elapsed > seconds / len(sizes):
+                break
+        best = max(best, 2 * n**3 * reps / elapsed)
+    return best
+
+
+@dataclass
+class ModelShape:
+    params: int  # parameters in the weight matmuls of the layers (no embeddings, no vocabulary head)
+    layers: int
+    width: int  # attention width (heads x head dim)
+    head_flops: int  # FLOPs of the vocabulary projection per token whose logits are read
+
+    @classmethod
+    def of(cls, model: Any) -> "ModelShape":
+        cfg = model.config
+        embed = model.get_input_embeddings().weight.numel()
+        head = model.get_output_embeddings().weight
+        total = sum(p.numel() for p in model.parameters())
+        tied = head.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        body = total - embed - (0 if tied else head.numel())
+        width = cfg.num_attention_heads * getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
+        return cls(body, cfg.num_hidden_layers, width, 2 * head.numel())
+
+    def flops(self, start: int, count: int, logits: int) -> float:
+        """FLOPs to run ``count`` tokens at positions ``start``.. and read ``logits`` logit rows."""
+        positions = count * start + count * (count + 1) / 2  # sum of attended lengths
+        return 2.0 * self.params * count + 4.0 * self.layers * self.width * positions + self.head_flops * logits
+
+
+@dataclass
+class Record:
+    method: str
+    rollouts: int
+    seconds: float
+    rollouts_per_s: float
+    tokens: int
+    tokens_per_s: float
+    speedup_vs_loop: Optional[float]
+    peak_memory_mib: float
+    flops: float
+    flops_per_s: float
+    flops_fraction: float
+    note: str = ""
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--judge", default="default", help="judge id or path ('default': the embedded judge)")
+    parser.add_argument("--protocol", default="prometheus-v2")
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--group", type=int, default=8, help="completions per prompt")
+    parser.add_argument("--feedback-tokens", type=int, default=48, help="generated feedback length")
+    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
+    parser.add_argument("--dtype", default=None, help="judge dtype (default: float32 on CPU, bfloat16 on GPU)")
+    parser.add_argument("--batch-size", type=int, default=32, help="rows per batch for batched and our modes")
+    parser.add_argument("--loop-rollouts", type=int, default=8, help="rollouts timed in the cards' loop")
+    parser.add_argument("--methods", default="loop,batched,generate,expected,direct,prometheus-eval")
+    parser.add_argument("--prefix-groups", default="1,8,16", help="group sizes of the shared-prefix table ('' skips it)")
+    parser.add_argument("--min-new-tokens", action="store_true",
+                        help="force exactly --feedback-tokens tokens in loop/batched (for random-weight judges)")
+    parser.add_argument("--json", default=None, help="write the records as a JSON list to this path")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from reward_judge import GenerativeRewardModel
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = args.dtype or ("float32" if device == "cpu" else "bfloat16")
+    options = dict(protocol=args.protocol, device=device, dtype=dtype, batch_size=args.batch_size,
+                   max_new_tokens=args.feedback_tokens, max_attempts=1)
+    rm = GenerativeRewardModel.from_pretrained(args.judge, **options)
+    backend = rm.backend
+    model, tok = backend.model, backend.tokenizer
+    model_dtype = next(model.parameters()).dtype
+    shape = ModelShape.of(model)
+    prompts, completions = make_rollouts(args.prompts, args.group)
+    n = len(prompts)
+    texts = [rm.render(p, c) for p, c in zip(prompts, completions)]
+    add_special = rm.formatter.add_special_tokens
+    encoded = [tok(t, add_special_tokens=add_special)["input_ids"] for t in texts]
+    input_tokens = [len(e) for e in encoded]
+
+    print(f"judge {backend.identity} | {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params | {model_dtype} | "
+          f"{device} | torch threads {torch.get_num_threads()}")
+    print(f"rollouts: {args.prompts} prompts x {args.group} completions = {n}, judge input "
+          f"{min(input_tokens)}-{max(input_tokens)} tokens (mean {sum(input_tokens) / n:.0f}), "
+          f"feedback up to {args.feedback_tokens} tokens")
+    peak = matmul_peak(device, model_dtype)
+    print(f"matmul peak ({model_dtype}, measured now): {peak / 1e9:.1f} GFLOP/s")
+
+    with torch.inference_mode():  # warm-up: first calls allocate and pick kernels
+        model(input_ids=torch.tensor([encoded[0][:32]], device=device))
+
+    gen_kwargs: dict[str, Any] = dict(max_new_tokens=args.feedback_tokens, do_sample=False, temperature=None,
+                                      top_p=None, top_k=None, pad_token_id=tok.pad_token_id,
+                                      eos_token_id=backend._eos_ids)
+    if args.min_new_tokens:
+        gen_kwargs["min_new_tokens"] = args.feedback_tokens
+
+    def count_new(ids: list[int]) -> int:
+        return len(ids)
+
+    def generate_flops(lengths: list[int], new: list[int]) -> float:
+        return sum(shape.flops(0, L, 1) + shape.flops(L, max(g - 1, 0), max(g - 1, 0)) for L, g in zip(lengths, new))
+
+    # ------------------------------------------------------------ the methods
+    def run_loop() -> tuple[int, float, str, Any]:
+        k = min(args.loop_rollouts, n)
+        outs, new = [], []
+        for ids in encoded[:k]:
+            with torch.inference_mode():
+                out = model.generate(input_ids=torch.tensor([ids], device=device),
+                                     attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device), **gen_kwargs)
+            gen = out[0, len(ids):].tolist()
+            new.append(count_new(gen))
+            outs.append(tok.decode(gen, skip_special_tokens=True))
+        tokens = sum(input_tokens[:k]) + sum(new)
+        return k, generate_flops(input_tokens[:k], new), f"{k} of {n} rollouts timed", (tokens, outs)
+
+    def run_batched() -> tuple[int, float, str, Any]:
+        new, outs = [], []
+        for start in range(0, n, args.batch_size):
+            chunk = encoded[start:start + args.batch_size]
+            width = max(len(e) for e in chunk)
+            ids = torch.tensor([[tok.pad_token_id] * (width - len(e)) + e for e in chunk], device=device)
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in chunk], device=device)
+            with torch.inference_mode():
+                out = model.generate(input_ids=ids, attention_mask=mask, **gen_kwargs)
+            for row in out[:, width:].tolist():
+                new.append(count_new(row))
+                outs.append(tok.decode(row, skip_special_tokens=True))
+        return n, generate_flops(input_tokens, new), f"batch {args.batch_size}, left padding", (sum(input_tokens) + sum(new), outs)
+
+    def executed_prefill_flops(rows: list[list[int]], logits_per_row: int, split_groups: bool = True) -> float:
+        """FLOPs of our prefill: the shared prefix once per batch, then each row's own tokens."""
+        from reward_judge.prefix_cache import plan_batches, shared_prefix_length
+
+        total = 0.0
+        for batch in plan_batches(rows, max_rows=backend.batch_size, max_tokens=backend.batch_tokens,
+                                  group_prefixes=backend.prefix_cache, split_groups=split_groups):
+            group = [rows[i] for i in batch]
+            shared = shared_prefix_length(group) if backend.prefix_cache else 0
+            total += shape.flops(0, shared, 0) if shared else 0.0
+            total += sum(shape.flops(shared, len(r) - shared, logits_per_row) for r in group)
+        return total
+
+    def run_mode(mode: str) -> Callable[[], tuple[int, float, str, Any]]:
+        def run() -> tuple[int, float, str, Any]:
+            rm.config.mode = mode
+            results = rm.score(prompts, completions)
+            raws = [r.raw for r in results]
+            new = [len(tok(r, add_special_tokens=False)["input_ids"]) for r in raws] if mode != "direct" else [0] * n
+            flops = executed_prefill_flops(encoded, 1, split_groups=mode == "direct")
+            flops += sum(shape.flops(L, max(g - 1, 0), max(g - 1, 0)) for L, g in zip(input_tokens, new))
+            tokens = sum(input_tokens) + sum(new)
+            if mode == "expected":
+                # the read of the answer slot: the judge input plus feedback plus marker, again
+                ctx = [tok(t + r + rm.protocol.answer_prefix, add_special_tokens=add_special)["input_ids"]
+                       for t, r in zip(texts, raws)]
+                flops += executed_prefill_flops(ctx, 1)
+                tokens += sum(len(c) for c in ctx)
+            ok = sum(r.ok for r in results)
+            return n, flops, f"{ok}/{n} scored", (tokens, raws)
+        return run
+
+    def run_prometheus_eval() -> tuple[int, float, str, Any]:
+        raise RuntimeError("prometheus-eval is not installed here")
+
+    methods: dict[str, Callable[[], tuple[int, float, str, Any]]] = {
+        "loop": run_loop, "batched": run_batched, "generate": run_mode("generate"),
+        "expected": run_mode("expected"), "direct": run_mode("direct"),
+    }
+    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    records: list[Record] = []
+    outputs: dict[str, Any] = {}
+    loop_rate: Optional[float] = None
+    for name in wanted:
+        if name == "prometheus-eval":
+            why = prometheus_eval_status()
+            print(f"prometheus-eval: not measured ({why})")
+            continue
+        if name not in methods:
+            parser.error(f"--methods: unknown method {name!r}; choose from {sorted(methods)} and prometheus-eval")
+        with PeakMemory(device) as mem:
+            start = time.perf_counter()
+            rollouts, flops, note, (tokens, outs) = methods[name]()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+        outputs[name] = outs
+        rate = rollouts / seconds
+        if name == "loop":
+            loop_rate = rate
+        records.append(Record(
+            method=name, rollouts=rollouts, seconds=seconds, rollouts_per_s=rate, tokens=tokens,
+            tokens_per_s=tokens / seconds, speedup_vs_loop=(rate / loop_rate) if loop_rate else None,
+            peak_memory_mib=mem.peak, flops=flops, flops_per_s=flops / seconds, flops_fraction=flops / seconds / peak,
+            note=note,
+        ))
+        print(f"  {name}: {seconds:.1f} s", flush=True)
+
+    print()
+    print(f"| method | rollouts/s | s/rollout | judge tokens/s | vs loop | peak memory MiB | GFLOP/s | of matmul peak | note |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in records:
+        speed = f"{r.speedup_vs_loop:.1f}x" if r.speedup_vs_loop else "-"
+        print(f"| {r.method} | {r.rollouts_per_s:.2f} | {1 / r.rollouts_per_s:.2f} | {r.tokens_per_s:.0f} | {speed} | "
+              f"{r.peak_memory_mib:.0f} | {r.flops_per_s / 1e9:.1f} | {100 * r.flops_fraction:.0f}% | {r.note} |")
+    if "loop" in outputs and "generate" in outputs:
+        k = len(outputs["loop"])
+        same = sum(a == b for a, b in zip(outputs["loop"], outputs["generate"][:k]))
+        print(f"\ngenerate mode vs the cards' greedy loop: {same}/{k} identical judge outputs")
+
+    sweep = [int(g) for g in args.prefix_groups.split(",") if g.strip()]
+    prefix_rows = []
+    if sweep:
+        total = max(sweep)
+        print(f"\nshared-prefix KV reuse, direct mode, {total} rollouts per run (batch {args.batch_size}):")
+        print("| group size | prompts | reuse off s | reuse on s | gain |")
+        print("|---|---|---|---|---|")
+        rm.config.mode = "direct"
+        for g in sweep:
+            ps, cs = make_rollouts(max(1, total // g), g)
+            times = {}
+            for on in (False, True):
+                backend.prefix_cache = on
+                start = time.perf_counter()
+                rm.score(ps, cs)
+                times[on] = time.perf_counter() - start
+            backend.prefix_cache = True
+            gain = times[False] / times[True]
+            prefix_rows.append({"group": g, "prompts": len(set(ps)), "off_s": times[False], "on_s": times[True], "gain": gain})
+            print(f"| {g} | {len(set(ps))} | {times[False]:.2f} | {times[True]:.2f} | {gain:.2f}x |")
+
+    if args.json:
+        data = [asdict(r) for r in records]
+        for row in prefix_rows:
+            data.append({"method": f"direct-prefix-reuse-group{row['group']}", **row,
+                         "rollouts_per_s": None, "speedup_vs_loop": None, "flops_fraction": None})
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def prometheus_eval_status() -> str:
+    """Why the prometheus-eval library is not measured in this environment."""
+    if importlib.util.find_spec("prometheus_eval") is None:
+        return ("not installed: installing prometheus-eval 0.1.20 would downgrade huggingface_hub (2.x to 1.x) and "
+                "filelock under transformers 5; see docs/README-performance.md")
+    return "installed, but its graders need vLLM or a LiteLLM endpoint, which this benchmark does not start"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

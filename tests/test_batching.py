@@ -1,0 +1,132 @@
+"""Batch planning, token budgets, shared-prefix reuse and deduplication in the judge loop."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reward_judge import GenerativeRewardModel
+from reward_judge.backends.base import GenerationParams, JudgeBackend
+from reward_judge.prefix_cache import MIN_SHARED_PREFIX, common_prefix_length, plan_batches, shared_prefix_length
+
+rows_strategy = st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=40), min_size=0, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=rows_strategy, max_rows=st.integers(1, 9), max_tokens=st.one_of(st.none(), st.integers(1, 200)),
+       group=st.booleans(), split=st.booleans())
+def test_plan_batches_covers_every_row_once_within_limits(rows, max_rows, max_tokens, group, split):
+    batches = plan_batches(rows, max_rows=max_rows, max_tokens=max_tokens, group_prefixes=group, split_groups=split)
+    assert sorted(i for b in batches for i in b) == list(range(len(rows)))
+    for b in batches:
+        assert 1 <= len(b) <= max_rows
+        if max_tokens is not None and len(b) > 1:
+            assert len(b) * max(len(rows[i]) for i in b) <= max_tokens
+
+
+def test_plan_batches_keeps_prefix_groups_together_and_apart():
+    shared = [7] * 30
+    rows = [shared + [1] * 5 + [i] for i in range(3)] + [shared + [2] * 5 + [i] for i in range(3)]
+    rows = [rows[i] for i in (0, 3, 1, 4, 2, 5)]  # rollouts of two prompts, interleaved
+    batches = plan_batches(rows, max_rows=32)
+    assert sorted(map(sorted, batches)) == [[0, 2, 4], [1, 3, 5]]
+    assert plan_batches(rows, max_rows=32, group_prefixes=False) == [[0, 1, 2, 3, 4, 5]]
+    assert sorted(plan_batches(rows, max_rows=32, split_groups=False)[0]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_shared_prefix_length_leaves_every_row_a_token():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
+    same = [5] * 40
+    assert shared_prefix_length([same, same]) == 39
+    assert shared_prefix_length([same]) == 0
+    assert shared_prefix_length([[1] * (MIN_SHARED_PREFIX - 1) + [2], [1] * (MIN_SHARED_PREFIX - 1) + [3]]) == 0
+    with pytest.raises(ValueError, match="max_tokens"):
+        plan_batches([[1]], max_rows=1, max_tokens=0)
+
+
+PROMPTS = ["Explain rain."] * 4 + ["Name a fruit."] * 3
+COMPLETIONS = ["Water falls.", "Clouds condense water into drops that fall.", "It rains.", "I don't know.",
+               "Apple.", "A banana is a fruit.", "Carrot."]
+
+
+@pytest.fixture(scope="session")
+def judge() -> GenerativeRewardModel:
+    return GenerativeRewardModel.from_pretrained("default", mode="direct", max_new_tokens=12, batch_size=8)
+
+
+def with_config(judge: GenerativeRewardModel, **changes) -> GenerativeRewardModel:
+    return GenerativeRewardModel(judge.backend, judge.config.replace(**changes), judge="default")
+
+
+@pytest.mark.slow
+def test_token_budget_and_prefix_reuse_do_not_change_scores(judge):
+    backend = judge.backend
+    reference = [r.score for r in judge.score(PROMPTS, COMPLETIONS)]
+    width = max(len(backend.tokenizer(judge.render(p, c))["input_ids"]) for p, c in zip(PROMPTS, COMPLETIONS))
+    try:
+        backend.batch_tokens = 2 * width  # two rows per batch
+        budget = [r.score for r in judge.score(PROMPTS, COMPLETIONS)]
+        backend.batch_tokens, backend.prefix_cache = None, False
+        plain = [r.score for r in judge.score(PROMPTS, COMPLETIONS)]
+    finally:
+        backend.batch_tokens, backend.prefix_cache = None, True
+    assert budget == pytest.approx(reference, abs=1e-4)
+    assert plain == pytest.approx(reference, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_generate_with_prefix_reuse_equals_plain_batches(judge):
+    rm = with_config(judge, mode="generate", max_attempts=1)
+    texts = [rm.render(p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
+    params = GenerationParams(max_new_tokens=12)
+    reused = rm.backend.generate(texts, params, add_special_tokens=False)
+    rm.backend.prefix_cache = False
+    try:
+        plain = rm.backend.generate(texts, params, add_special_tokens=False)
+    finally:
+        rm.backend.prefix_cache = True
+    assert reused == plain
+
+
+@pytest.mark.slow
+def test_identical_rollouts_are_judged_once(judge):
+    rm = with_config(judge)
+    before = rm.stats.duplicates_skipped
+    results = rm.score(["Explain rain."] * 3 + ["Name a fruit."], ["Water falls."] * 3 + ["Apple."])
+    assert rm.stats.duplicates_skipped - before == 2
+    assert rm.stats.judge_requests == 2
+    assert results[0].distribution == results[1].distribution == results[2].distribution
+
+
+class OutOfMemoryAbove(JudgeBackend):
+    """The real backend, failing like an out-of-memory GPU for calls with more than ``limit`` inputs."""
+
+    def __init__(self, inner: JudgeBackend, limit: int):
+        self.inner, self.limit = inner, limit
+        self.tokenizer, self.identity = inner.tokenizer, inner.identity
+
+    def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
+        self._check(len(texts))
+        return self.inner.generate(texts, params, add_special_tokens=add_special_tokens)
+
+    def answer_logprobs(self, contexts, candidates, *, add_special_tokens):
+        self._check(len(contexts))
+        return self.inner.answer_logprobs(contexts, candidates, add_special_tokens=add_special_tokens)
+
+    def _check(self, n: int) -> None:
+        if n > self.limit:
+            raise RuntimeError(f"CUDA out of memory: tried to judge {n} inputs at once")
+
+
+@pytest.mark.slow
+def test_backend_failure_becomes_counted_fallback(judge):
+    rm = GenerativeRewardModel(OutOfMemoryAbove(judge.backend, limit=2), judge.config.replace(fallback=0.0), judge="default")
+    results = rm.score(PROMPTS[:3], COMPLETIONS[:3])
+    assert all(r.fallback and not r.ok and r.reward == 0.0 for r in results)
+    assert "out of memory" in results[0].error
+    assert rm.stats.backend_errors == 1 and rm.stats.fallbacks == 3
+    ok = rm.score(PROMPTS[:2], COMPLETIONS[:2])
+    assert all(r.ok and r.distribution for r in ok)
