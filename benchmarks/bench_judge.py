@@ -383,7 +383,7 @@ def prometheus_eval_status() -> str:
     """Why the prometheus-eval library is not measured in this environment."""
     if importlib.util.find_spec("prometheus_eval") is None:
         return ("not installed: installing prometheus-eval 0.1.20 would downgrade huggingface_hub (2.x to 1.x) and "
-                "filelock under transformers 5; see docs/README-performance.md")
+                "filelock under transformers 5; see the README, Performance")
     return "installed, but its graders need vLLM or a LiteLLM endpoint, which this benchmark does not start"
 
 
