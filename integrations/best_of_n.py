@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from reward_judge import GenerativeRewardModel, JudgeResult
+from reward_judge.jsonl import count_lines, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +94,10 @@ def best_of_n(
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "prompt" not in row or not isinstance(row.get("candidates"), list):
-                raise ValueError(f"{path}:{number}: each line needs 'prompt' and a list 'candidates'")
-            yield number, row
+    for number, row in read_jsonl(path):
+        if "prompt" not in row or not isinstance(row.get("candidates"), list):
+            raise ValueError(f"{path}:{number}: each line needs 'prompt' and a list 'candidates'")
+        yield number, row
 
 
 def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_best: int = 1,
@@ -116,8 +110,7 @@ def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_b
     """
     from tqdm import tqdm
 
-    with source.open("rb") as handle:
-        total = sum(1 for line in handle if line.strip())
+    total = count_lines(source)
     rows = _read_rows(source)
     counts = {"prompts": 0, "candidates": 0, "unscored": 0}
     with target.open("w", encoding="utf-8") as out, tqdm(total=total, unit="prompt", desc="best-of-n",

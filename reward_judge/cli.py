@@ -8,7 +8,7 @@ import logging
 import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 logger = logging.getLogger("reward_judge.cli")
 
@@ -72,34 +72,24 @@ def _parse_fallback(text: str) -> Any:
         raise SystemExit(f"--fallback must be 'none', 'raise' or a number, got {text!r}") from None
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SystemExit(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise SystemExit(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}")
-            yield number, row
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
 def cmd_score(args: argparse.Namespace) -> int:
+    try:
+        return _score_file(args)
+    except ValueError as exc:  # a bad line or a bad value: the message names it
+        raise SystemExit(str(exc)) from None
+
+
+def _score_file(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    from .jsonl import count_lines, read_jsonl
 
     source, target = Path(args.input), Path(args.output)
     if not source.is_file():
         raise SystemExit(f"--input {str(source)!r} does not exist")
     rm = build_reward_model(args)
-    total = _count_lines(source)
-    rows = _read_jsonl(source)
+    total = count_lines(source)
+    rows = read_jsonl(source)
     chunk_size = max(1, args.chunk_size)
     scored = failed = 0
     with target.open("w", encoding="utf-8") as out, tqdm(total=total, unit="rollout", desc="judging",

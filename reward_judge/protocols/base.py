@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Sequence
 
@@ -42,7 +43,7 @@ def require_text(name: str, value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class JudgeProtocol:
+class JudgeProtocol(ABC):
     """Base class of judge protocols.
 
     A protocol knows the exact prompt a judge was trained on (`render`) and how to read its answer
@@ -108,8 +109,9 @@ class JudgeProtocol:
         rubric_text = self._rubric_text(rubric)
         return self._render(instruction, response, reference, rubric_text, response_b)
 
-    def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:
+        """The messages for validated inputs (``rubric_text`` already rendered)."""
 
     def _check_reference(self, reference: Optional[str]) -> None:
         if reference is None:
@@ -145,8 +147,9 @@ class JudgeProtocol:
         except (ValueError, OverflowError) as exc:  # e.g. a number too large for float
             return Verdict(feedback=text.strip(), error=f"unreadable answer: {exc}")
 
-    def _parse(self, text: str) -> Verdict:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _parse(self, text: str) -> Verdict:
+        """The verdict in a judge answer (only called with text)."""
 
     def check_score(self, value: float | int, feedback: str, token: str) -> Verdict:
         """A parsed number becomes a score only inside the protocol's range (never clamped)."""
