@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from _servers import ECHO_COMPLETION, ServerProcess, echo_prompt, free_port
+from tests._servers import ECHO_COMPLETION, ServerProcess, echo_prompt, free_port
 from reward_judge import CustomProtocol, GenerativeRewardModel
 from reward_judge.backends.openai import LogprobsUnsupported, OpenAIBackend
 from reward_judge.embedded import embedded_judge_path

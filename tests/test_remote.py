@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from _servers import ECHO_COMPLETION, echo_prompt, free_port, start_reward_server
+from tests._servers import ECHO_COMPLETION, echo_prompt, free_port, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ def test_grpo_trainer_rewards_come_from_the_shared_server(tmp_path):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    from _servers import metric
+    from tests._servers import metric
     from reward_judge.embedded import embedded_judge_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_judge_path()[0]))

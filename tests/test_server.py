@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from _servers import ECHO_COMPLETION, echo_prompt, metric, start_reward_server
+from tests._servers import ECHO_COMPLETION, echo_prompt, metric, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
 pytestmark = pytest.mark.slow
