@@ -149,8 +149,9 @@ def get_preset(name: str) -> Preset:
 def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **options: Any) -> tuple[Any, Optional[Preset]]:
     """The `JudgeConfig` for a judge: its preset's card defaults, overridden by what the caller passed.
 
-    An explicit ``protocol`` different from the preset's drops the preset's protocol options and its
-    reference protocol (they belong to the card's protocol). Prometheus-style protocols without any
+    An explicit ``protocol`` different from the preset's drops the preset's protocol options, its
+    reference protocol and its scoring mode (they belong to the card's protocol); with
+    ``backend="openai"`` a preset's mode is dropped too unless ``mode`` is passed. Prometheus-style protocols without any
     rubric get the built-in ``helpfulness`` rubric (logged).
 
     Example:
@@ -169,13 +170,19 @@ def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **optio
     if protocol is not None:
         preset_protocol = settings.get("protocol")
         if preset_protocol is None or get_protocol(protocol).name != get_protocol(preset_protocol).name:
-            settings.pop("protocol_options", None)
-            settings.pop("reference_protocol", None)
+            # these belong to the card's protocol: its message split, its reference prompt, and the
+            # scoring mode chosen for it (a custom protocol may have no answer slot to read)
+            for key in ("protocol_options", "reference_protocol", "mode"):
+                settings.pop(key, None)
         settings["protocol"] = protocol
     if rubric is not None:
         settings["rubric"] = rubric
     if "protocol_options" in options and "protocol_options" in settings:
         options = dict(options, protocol_options={**settings["protocol_options"], **options["protocol_options"]})
+    if options.get("backend", settings.get("backend")) == "openai" and "mode" not in options:
+        # a preset's distribution mode reads token probabilities in process; over HTTP the cards'
+        # generate mode is used unless the caller asks for another
+        settings.pop("mode", None)
     settings.update(options)
     config = JudgeConfig(**settings)
     chosen = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)

@@ -18,7 +18,8 @@ def run_example(name: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def summary_of(proc: subprocess.CompletedProcess) -> dict:
-    start = proc.stdout.index("{")
+    """The example's JSON summary: the block opened by a line holding only "{" (trainer log lines are dicts too)."""
+    start = ("\n" + proc.stdout).rindex("\n{\n")
     return json.loads(proc.stdout[start:])
 
 
