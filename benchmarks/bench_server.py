@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def main() -> int:
     argv = [sys.executable, "-m", "reward_judge.cli", "serve", "--judge", args.judge, "--port", str(port),
             "--custom-protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, "--batch-size", str(args.batch_size),
             "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
-    log = Path("bench_server.log")
+    log = Path(tempfile.mkdtemp(prefix="bench-server-")) / "serve.log"  # the server's output, kept out of the CWD
     with ServerProcess(argv, port, log) as server:
         RemoteRewardModel(server.url)([prompts[0]], [ECHO_COMPLETION])  # warm-up
         before = httpx.get(server.url + "/metrics").text
