@@ -47,20 +47,13 @@ def answer_context(text: str, feedback: str, protocol: "JudgeProtocol") -> tuple
 
 def judge_by_distribution(rm: "GenerativeRewardModel", texts: Sequence[str],
                           protocols: Sequence["JudgeProtocol"]) -> list[JudgeResult]:
-    """Judge ``texts`` (rendered judge inputs) in ``rm.config.mode``; one result per text, in order."""
-    mode = rm.config.mode
-    unique: dict[tuple[str, str], int] = {}
-    for text, protocol in zip(texts, protocols):
-        unique.setdefault((text, protocol.name), len(unique))
-    rm.stats.duplicates_skipped += len(texts) - len(unique)
-    keys = list(unique)
-    protocol_by_name = {p.name: p for p in protocols}
-    results: list[Optional[JudgeResult]] = [None] * len(keys)
-    for name, protocol in protocol_by_name.items():
-        members = [k for k, key in enumerate(keys) if key[1] == name]
-        for k, result in zip(members, _judge_group(rm, [keys[k][0] for k in members], protocol, mode)):
+    """Judge distinct ``texts`` (rendered judge inputs; ``score`` dedups) in ``rm.config.mode``, in order."""
+    results: list[Optional[JudgeResult]] = [None] * len(texts)
+    for protocol in {p.name: p for p in protocols}.values():
+        members = [k for k, p in enumerate(protocols) if p.name == protocol.name]
+        for k, result in zip(members, _judge_group(rm, [texts[k] for k in members], protocol, rm.config.mode)):
             results[k] = result
-    return [results[unique[(text, protocol.name)]] for text, protocol in zip(texts, protocols)]  # type: ignore[misc]
+    return results  # type: ignore[return-value]
 
 
 def _judge_group(rm: "GenerativeRewardModel", texts: list[str], protocol: "JudgeProtocol", mode: str) -> list[JudgeResult]:
@@ -82,7 +75,7 @@ def _judge_group(rm: "GenerativeRewardModel", texts: list[str], protocol: "Judge
         rm.stats.judge_requests += len(texts)
         error = f"judge backend error: {type(exc).__name__}: {exc}"
         rm.stats.failure_reasons[error] += len(texts)
-        return [_failure(rm, error, raw) for raw in raws]
+        return [_failure(rm, protocol, error, raw) for raw in raws]
     rm.stats.judge_seconds += time.perf_counter() - started
     rm.stats.judge_requests += len(texts)
     results = []
@@ -91,7 +84,7 @@ def _judge_group(rm: "GenerativeRewardModel", texts: list[str], protocol: "Judge
             probs, mass = normalise(lps)
         except ValueError as exc:
             rm.stats.failure_reasons[str(exc)] += 1
-            results.append(_failure(rm, str(exc), raw))
+            results.append(_failure(rm, protocol, str(exc), raw))
             continue
         result = JudgeResult(feedback=feedback.strip(), raw=raw, ok=True, attempts=1,
                              distribution=dict(zip(space.values, probs)),
@@ -108,9 +101,8 @@ def _judge_group(rm: "GenerativeRewardModel", texts: list[str], protocol: "Judge
     return results
 
 
-def _failure(rm: "GenerativeRewardModel", error: str, raw: str) -> JudgeResult:
-    from .config import FALLBACK_RAISE
+def _failure(rm: "GenerativeRewardModel", protocol: "JudgeProtocol", error: str, raw: str) -> JudgeResult:
+    """A counted failure with the model's declared fallback (the same path as generate mode's failures)."""
+    from .result import Verdict
 
-    fallback = rm.config.fallback
-    return JudgeResult(raw=raw, ok=False, attempts=1, fallback=True, error=error,
-                       reward=None if fallback in (None, FALLBACK_RAISE) else float(fallback))  # type: ignore[arg-type]
+    return rm._to_result(protocol, Verdict(error=error), raw, 1, error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -268,16 +269,25 @@ class GenerativeRewardModel:
                 judged.append(i)
             else:  # an input that cannot be judged (e.g. too long with truncation="fail") is a counted failure
                 results[i] = self._to_result(item.protocol, Verdict(error=item.error), "", 0, item.error)
-        texts, protocols = [items[i].text for i in judged], [items[i].protocol for i in judged]
+        # identical (input, protocol) pairs are judged once, whatever the mode: GRPO groups repeat completions
+        unique: dict[tuple[str, str], int] = {}
+        for i in judged:
+            unique.setdefault((items[i].text, items[i].protocol.name), i)
+        self.stats.duplicates_skipped += len(judged) - len(unique)
+        firsts = list(unique.values())
+        texts, protocols = [items[i].text for i in firsts], [items[i].protocol for i in firsts]
         if self.config.mode == "generate":
-            for i, (verdict, raw, attempts, backend_error, cached) in zip(judged, self._judge(texts, protocols)):
-                results[i] = self._to_result(items[i].protocol, verdict, raw, attempts, backend_error)
-                results[i].cached = cached
+            judged_once = [
+                dataclasses.replace(self._to_result(protocol, verdict, raw, attempts, backend_error), cached=cached)
+                for protocol, (verdict, raw, attempts, backend_error, cached) in zip(protocols, self._judge(texts, protocols))
+            ]
         else:  # "expected" / "direct": the score is read from the judge's answer distribution
             from .modes import judge_by_distribution
 
-            for i, result in zip(judged, judge_by_distribution(self, texts, protocols)):
-                results[i] = result
+            judged_once = judge_by_distribution(self, texts, protocols)
+        by_key = dict(zip(unique, judged_once))
+        for i in judged:  # duplicates get their own copy, so changing one result never changes another
+            results[i] = dataclasses.replace(by_key[(items[i].text, items[i].protocol.name)])
         for item, result in zip(items, results):
             result.truncated = item.truncated
         self.stats.truncated += sum(1 for item in items if item.truncated)
@@ -344,12 +354,8 @@ class GenerativeRewardModel:
 
     # ------------------------------------------------------------ the judge loop
     def _judge(self, texts: list[str], protocols: list[JudgeProtocol]) -> list[tuple[Verdict, str, int, Optional[str], bool]]:
-        """(verdict, raw output, attempts, backend error, cached) per text; identical inputs judged once."""
-        unique: dict[tuple[str, str], int] = {}
-        for text, protocol in zip(texts, protocols):
-            unique.setdefault((text, protocol.name), len(unique))
-        self.stats.duplicates_skipped += len(texts) - len(unique)
-        keys = list(unique)
+        """(verdict, raw output, attempts, backend error, cached) per distinct text, in order (``score`` dedups)."""
+        keys = [(text, protocol.name) for text, protocol in zip(texts, protocols)]
         state: list[tuple[Verdict, str, int, Optional[str], bool]] = \
             [(Verdict(error="not judged"), "", 0, None, False)] * len(keys)
         protocol_by_name = {p.name: p for p in protocols}
@@ -390,7 +396,7 @@ class GenerativeRewardModel:
                     self.cache.put(cache_keys[k], {"score": verdict.score, "winner": verdict.winner,  # type: ignore[union-attr]
                                                    "feedback": verdict.feedback, "raw": raw, "attempts": attempt + 1})
             pending = still
-        return [state[unique[(text, protocol.name)]] for text, protocol in zip(texts, protocols)]
+        return state
 
     def _cache_keys(self, keys: list[tuple[str, str]], protocols: dict[str, JudgeProtocol]) -> list[str]:
         """One cache key per unique input, or ``[]`` when caching is off for this call."""
