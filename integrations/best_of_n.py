@@ -2,7 +2,8 @@
 
 Ties are broken by candidate order (the earlier candidate wins), so the choice is deterministic;
 candidates the judge could not score rank after every scored one and are chosen only when nothing
-else is left.
+else is left. A pairwise judge (or the listwise protocol) compares each prompt's candidates with each
+other, by the reward model's pairing and aggregation, and the best of N is the best-ranked of them.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def best_of_n(
             flat_refs.append(reference[i] if reference is not None else None)
             flat_rubrics.append(rubric[i] if rubric is not None else None)
             owner.append(i)
-    results = judge.score(flat_prompts, flat_completions, reference=flat_refs, rubric=flat_rubrics)
+    # each prompt's candidates are one group for a pairwise or listwise judge (even when two prompts are equal)
+    results = judge.score(flat_prompts, flat_completions, reference=flat_refs, rubric=flat_rubrics, group_ids=owner)
     picks: list[BestOfN] = []
     start = 0
     for prompt, cands in zip(prompts, candidates):

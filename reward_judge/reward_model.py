@@ -18,6 +18,8 @@ from .backends.registry import backend_class
 from .cache import JudgeCache, open_cache
 from .chat import ChatFormatter
 from .config import FALLBACK_RAISE, JudgeConfig
+from .groups.pairing import ANCHOR, member_anchor
+from .groups.scorer import GroupScorer, group_metrics, is_groupwise
 from .pipeline import JudgePipeline
 from .presets import DEFAULT_JUDGE, Preset, resolve_config
 from .protocols import JudgeProtocol, get_protocol
@@ -193,16 +195,32 @@ class GenerativeRewardModel:
         reference: Union[None, str, Sequence[Optional[str]]] = None,
         rubric: Union[RubricLike, Sequence[RubricLike]] = None,
         completions_b: Optional[Sequence[Any]] = None,
+        anchors: Optional[Sequence[Any]] = None,
+        group_ids: Optional[Sequence[Any]] = None,
+        gather: bool = False,
     ) -> list[JudgeResult]:
         """Judge each (prompt, completion) pair; one `JudgeResult` per input, in input order.
 
         ``reference`` and ``rubric`` are one value for every row or a list with one value per row.
-        ``completions_b`` is required by pairwise protocols (the result's reward is the first
-        completion's: 1 win, 0 loss, 0.5 tie with linear normalisation).
+        With ``completions_b``, a pairwise protocol judges each row's pair once (the result's reward is
+        the first completion's: 1 win, 0 loss, 0.5 tie with linear normalisation). Without it, pairwise
+        and listwise protocols score the completions of each prompt against each other
+        (`reward_judge.groups`): rows with the same prompt, reference and rubric (or the same
+        ``group_ids`` value) form a group, judged by the ``pairing`` design in both orders and aggregated
+        per ``aggregation``; each result's ``extra`` holds its comparisons. ``anchors`` are the anchor
+        responses of ``pairing="anchor"`` (one per row). ``gather`` judges groups across the processes of
+        a ``torch.distributed`` run (every process must call at the same point; the TRL reward call
+        sets it from ``gather_groups``).
         """
         n = _check_batch(prompts, completions, completions_b)
         references = _per_row("reference", reference, n)
         rubrics = _per_row("rubric", rubric, n)
+        if completions_b is None and is_groupwise(self.protocol):
+            results = GroupScorer(self.renderer, self.pipeline, self.config, self.stats).score(
+                prompts, completions, references=references, rubrics=rubrics, anchors=anchors, group_ids=group_ids,
+                gather=gather)
+            self._account(results)
+            return results
         renderer = self.renderer
         requests = [
             renderer.render(prompts[i], completions[i], reference=references[i], rubric=rubrics[i],
@@ -262,8 +280,15 @@ class GenerativeRewardModel:
         if rubric is not None and not self.protocol.uses_rubric:
             self._note_once("rubric", f"column {cfg.rubric_column!r} ignored: protocol {self.protocol.name} has no rubric slot")
             rubric = None
+        anchors = None
+        if cfg.pairing == ANCHOR and member_anchor(cfg.anchor) is None and is_groupwise(self.protocol):
+            anchors = kwargs.get(cfg.anchor)
+            if anchors is None:
+                raise ValueError(f"pairing='anchor' with anchor={cfg.anchor!r}: the reward call has no column "
+                                 f"{cfg.anchor!r} (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})")
         started = time.perf_counter()
-        results = self.score(prompts, completions, reference=reference, rubric=rubric)
+        results = self.score(prompts, completions, reference=reference, rubric=rubric, anchors=anchors,
+                             gather=cfg.gather_groups)
         if cfg.log_feedback:
             self.report_to_trainer(results, time.perf_counter() - started, kwargs.get("log_extra"), kwargs.get("log_metric"))
         return [r.reward for r in results]
@@ -275,13 +300,16 @@ class GenerativeRewardModel:
             logger.info(message)
 
     def trainer_metrics(self, results: Sequence[JudgeResult], seconds: float) -> dict[str, float]:
-        """Per-batch metrics a trainer logs: parse-failure rate, fallbacks, cache hit rate, judge seconds."""
+        """Per-batch metrics a trainer logs: parse-failure rate, fallbacks, cache hit rate, judge seconds, and for
+        group rewards the judge calls per group, the position-consistency rate and the failed comparisons."""
         n = max(len(results), 1)
         return {
             f"{self.__name__}/parse_failure_rate": sum(not r.ok for r in results) / n,
             f"{self.__name__}/fallbacks": float(sum(r.fallback for r in results)),
             f"{self.__name__}/cache_hit_rate": sum(r.cached for r in results) / n,
             f"{self.__name__}/judge_seconds": seconds,
+            # group rewards: judge calls per group, position consistency, failed comparisons
+            **group_metrics(results, self.__name__),
         }
 
     def report_to_trainer(self, results: Sequence[JudgeResult], seconds: float, log_extra: Any = None,

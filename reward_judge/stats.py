@@ -21,6 +21,9 @@ class JudgeStats:
         truncated: rollouts whose response was cut to fit. cache_hits: verdicts served by the cache.
         sanitized: rollouts whose text had to change to be tokenisable (lone surrogates became U+FFFD).
         judge_seconds: time spent in judge calls. failure_reasons: why attempts failed, counted.
+        comparisons: pairs a group reward compared (pairwise protocols called without ``completions_b``).
+        comparisons_failed: pairs left out of the aggregation because an order got no valid verdict.
+        comparisons_consistent: pairs whose two orders named the same winner (position consistency).
 
     Example:
         >>> JudgeStats().as_dict()["judge_requests"]
@@ -39,6 +42,9 @@ class JudgeStats:
     sanitized: int = 0
     cache_hits: int = 0
     judge_seconds: float = 0.0
+    comparisons: int = 0
+    comparisons_failed: int = 0
+    comparisons_consistent: int = 0
     failure_reasons: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:

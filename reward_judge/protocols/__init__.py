@@ -7,6 +7,7 @@ from typing import Any
 from .autoj import AutoJPairwise, AutoJPairwiseZh, AutoJSingle, AutoJSingleZh
 from .base import JudgeProtocol
 from .custom import CustomProtocol
+from .listwise import ListwiseProtocol
 from .mtbench import KoBenchMath, KoBenchSingle, MTBenchMath, MTBenchPair, MTBenchSingle
 from .prometheus import PrometheusV1, PrometheusV2, PrometheusV2Relative
 
@@ -17,6 +18,7 @@ _REGISTRY: dict[str, type[JudgeProtocol]] = {
         AutoJSingle, AutoJPairwise, AutoJSingleZh, AutoJPairwiseZh,
         KoBenchSingle, KoBenchMath,
         MTBenchSingle, MTBenchMath, MTBenchPair,
+        ListwiseProtocol,
     )
 }
 
@@ -40,4 +42,4 @@ def get_protocol(name: str | JudgeProtocol, **options: Any) -> JudgeProtocol:
     return _REGISTRY[name](**options)
 
 
-__all__ = ["JudgeProtocol", "CustomProtocol", "list_protocols", "get_protocol"]
+__all__ = ["JudgeProtocol", "CustomProtocol", "ListwiseProtocol", "list_protocols", "get_protocol"]

@@ -1,0 +1,164 @@
+"""Group rewards without a model: pairing designs, combining both orders, aggregation, listwise parsing."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+
+import pytest
+
+from reward_judge import JudgeConfig, get_protocol
+from reward_judge.groups import bradley_terry, combine, expected_win_rates, judge_calls, ring, round_robin, win_rates
+from reward_judge.groups.combine import OrderVerdict
+from reward_judge.groups.grouping import Row, form_groups
+from reward_judge.groups.pairing import ring_order
+from reward_judge.protocols.listwise import ListwiseProtocol
+
+
+def degrees(pairs, n):
+    count = Counter(i for pair in pairs for i in pair)
+    return [count[i] for i in range(n)]
+
+
+def test_round_robin_and_ring_costs():
+    assert len(round_robin(8)) == 28 and judge_calls("round_robin", 8) == 56
+    for n, k in [(8, 2), (8, 4), (9, 2), (16, 4), (8, 3), (10, 5)]:
+        pairs = ring(n, k)
+        assert len(set(pairs)) == len(pairs) and all(i < j for i, j in pairs)
+        assert degrees(pairs, n) == [k] * n, (n, k)  # k-regular whenever n*k is even
+        assert judge_calls("ring", n, k) == n * k == 2 * len(pairs)
+    assert degrees(ring(9, 3), 9) == [4] * 9  # n*k odd: the chord across the ring adds one opponent
+    assert ring(4, 3) == round_robin(4)  # a budget of k >= G-1 is the round robin
+    assert judge_calls("anchor", 8) == 16 and judge_calls("round_robin", 8, both_orders=False) == 28
+    with pytest.raises(ValueError, match="pairing_k must be a positive integer, got 0"):
+        ring(5, 0)
+
+
+def test_ring_order_depends_on_the_texts_and_seed_only():
+    texts = [f"completion {i}" for i in range(8)]
+    order = [texts[k] for k in ring_order(texts, seed=3)]
+    shuffled = random.Random(1).sample(texts, len(texts))
+    assert [shuffled[k] for k in ring_order(shuffled, seed=3)] == order
+    assert [texts[k] for k in ring_order(texts, seed=4)] != order  # another seed, another design
+
+
+def test_groups_follow_prompts_and_collapse_identical_completions():
+    rows = [Row("q1", "a"), Row("q2", "x"), Row("q1", [{"role": "assistant", "content": "a"}]), Row("q1", "b"),
+            Row([{"role": "user", "content": "q2"}], "y")]
+    groups = form_groups(rows)
+    assert [g.rows for g in groups] == [[0, 2, 3], [1, 4]]
+    assert [(e.text, e.rows) for e in groups[0].entrants] == [("a", [0, 2]), ("b", [3])]
+    # an explicit group id overrides the prompt key, but a group must share its prompt
+    assert [g.rows for g in form_groups([Row("q", "a", group=1), Row("q", "b", group=2)])] == [[0], [1]]
+    with pytest.raises(ValueError, match=r"group_ids\[1\]=7: rows of one group must share their prompt"):
+        form_groups([Row("q", "a", group=7), Row("other", "b", group=7)])
+
+
+def test_both_orders_cancel_position_bias_exactly():
+    forward = OrderVerdict(0.9, 0.0, 0.1, soft=True, winner="A")   # x shown first: x favoured
+    backward = OrderVerdict(0.8, 0.0, 0.2, soft=True, winner="A")  # y shown first: y favoured (position bias)
+    outcome = combine(forward, backward)
+    assert outcome.outcome == pytest.approx((0.9 + 0.2) / 2) and outcome.consistent is False
+    swapped = combine(backward, forward)  # the same pair seen from y
+    assert outcome.outcome + swapped.outcome == pytest.approx(1.0, abs=1e-15)
+    tie = combine(OrderVerdict(0.2, 0.6, 0.2, soft=True, winner="tie"), OrderVerdict(0.3, 0.4, 0.3, soft=True, winner="tie"))
+    assert tie.outcome == pytest.approx(0.5) and tie.consistent is True
+
+
+def test_generate_mode_disagreement_is_a_tie_agreement_is_kept():
+    assert combine(OrderVerdict.hard("A"), OrderVerdict.hard("B")).outcome == 1.0   # x wins both ways
+    assert combine(OrderVerdict.hard("B"), OrderVerdict.hard("A")).outcome == 0.0
+    assert combine(OrderVerdict.hard("A"), OrderVerdict.hard("A")).outcome == 0.5   # "first wins" twice: disagree
+    assert combine(OrderVerdict.hard("tie"), OrderVerdict.hard("B")).outcome == 0.5
+    assert combine(OrderVerdict.hard("A"), OrderVerdict.hard("B")).consistent is True
+    assert combine(OrderVerdict.hard("A"), OrderVerdict.hard("A")).consistent is False
+
+
+def test_a_failed_order_leaves_the_pair_out_never_a_tie():
+    failed = OrderVerdict(error="no [RESULT] in the judge output")
+    for outcome in (combine(failed, OrderVerdict.hard("A")), combine(OrderVerdict.hard("A"), failed)):
+        assert outcome.outcome is None and not outcome.ok and "no [RESULT]" in outcome.error
+    # only valid games count: entrant 2's only game failed, so it has no value at all
+    assert win_rates([1, 1, 1], [(0, 1, 1.0)]) == [1.0, 0.0, None]
+    assert bradley_terry([1, 1, 1], [(0, 1, 1.0)])[2] is None
+
+
+def test_win_rate_counts_ties_half_and_copies():
+    assert win_rates([1, 1, 1], [(0, 1, 0.5), (0, 2, 1.0), (1, 2, 0.5)]) == [0.75, 0.5, 0.25]
+    # entrant 0 stands for two identical completions: like the full round robin of a, a, b
+    full = win_rates([1, 1, 1], [(0, 1, 0.5), (0, 2, 0.8), (1, 2, 0.8)])
+    assert win_rates([2, 1], [(0, 1, 0.8)]) == [pytest.approx(full[0]), pytest.approx(full[2])]
+
+
+def test_bradley_terry_is_finite_ordered_and_permutation_invariant():
+    rng = random.Random(0)
+    n = 6
+    games = [(i, j, rng.random()) for i, j in round_robin(n)]
+    theta = bradley_terry([1] * n, games)
+    values = expected_win_rates([1] * n, theta)
+    rates = win_rates([1] * n, games)
+    # in a complete round robin the fitted order is the win-rate order
+    assert sorted(range(n), key=lambda i: theta[i]) == sorted(range(n), key=lambda i: rates[i])
+    assert all(0.0 < v < 1.0 for v in values)
+    perm = rng.sample(range(n), n)
+    moved = [(perm[i], perm[j], s) for i, j, s in games]
+    theta_moved = bradley_terry([1] * n, moved)
+    assert [theta_moved[perm[i]] for i in range(n)] == pytest.approx(theta, abs=1e-9)
+    sweep = bradley_terry([1, 1], [(0, 1, 1.0)], prior=1.0)
+    assert all(abs(t) < 5 for t in sweep)  # undefeated and winless: finite thanks to the prior
+    assert abs(bradley_terry([1, 1], [(0, 1, 1.0)], prior=0.1)[0]) > abs(sweep[0])  # a weaker prior lets it grow
+    with pytest.raises(ValueError, match="bt_prior must be a positive number, got 0"):
+        bradley_terry([1, 1], [(0, 1, 1.0)], prior=0)
+
+
+@pytest.mark.parametrize("answer, error", [
+    ('{"1": 7, "2": 5, "3": 1}', None),
+    ('Response 2 is off topic.\n```json\n{"2": 2, "3": 9, "1": 7.5}\n```', None),
+    ('{"1": 7, "2": 5, "3": 4, "3": 6}', "duplicated id(s) ['3']"),
+    ('{"1": 7, "2": 5}', "missing id(s) ['3']"),
+    ('{"1": 7, "2": 5, "3": 4, "4": 1}', "unknown id(s) ['4']"),
+    ('{"score_1": 5, "score_2": 3, "score_3": 4}', "unknown id(s) ['score_1', 'score_2', 'score_3']"),
+    ('{"1": 7, "2": "5", "3": 4}', "the score of id '2' is not a number"),
+    ('{"1": 7, "2": true, "3": 4}', "the score of id '2' is not a number"),
+    ('{"1": 7, "2": 11, "3": 4}', "the score of id '2' is 11, outside 1-10"),
+    ('{"1": 7, "2": {"3": 4}, "3": 4}', "the score of id '2' is not a number"),
+    ('```json\n{\n "1": 5,\n "2": 3,\n "3": 4\n', "no JSON object in the judge output"),
+    ("1: 7, 2: 5, 3: 4", "no JSON object in the judge output"),
+])
+def test_listwise_parsing_is_strict(answer, error):
+    protocol = ListwiseProtocol(ids=("1", "2", "3"))
+    verdict = protocol.parse(answer)
+    if error is None:
+        assert verdict.ok and set(protocol.scores(answer)) == {"1", "2", "3"}
+        return
+    assert not verdict.ok and verdict.error.startswith(error), verdict.error
+
+
+def test_listwise_protocol_is_registered_and_refused_by_distribution_modes():
+    protocol = get_protocol("listwise")
+    assert isinstance(protocol, ListwiseProtocol) and not protocol.pairwise
+    assert "mapping every response id to its score" in protocol.render("Q?", "[Response 1]\nA\n[End of Response 1]",
+                                                                       rubric="helpfulness")[-1]["content"]
+    assert not protocol.parse('{"1": 5}').ok  # without the shown ids nothing can be checked
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"pairing": "swiss"}, "pairing='swiss' is not one of"),
+    ({"pairing_k": 0}, "pairing_k must be a positive integer, got 0"),
+    ({"aggregation": "elo"}, "aggregation='elo' is not one of"),
+    ({"bt_prior": 0.0}, "bt_prior must be a positive number, got 0.0"),
+    ({"anchor": "member:x"}, "anchor='member:x': expected a column name or 'member:<index>'"),
+    ({"anchor": ""}, "anchor must be a column name or 'member:<i>', got ''"),
+    ({"pairing": "anchor", "aggregation": "bradley_terry"}, "aggregation='bradley_terry' needs games between"),
+])
+def test_group_options_are_validated(options, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        JudgeConfig.build(**options)
+
+
+def test_every_pair_appears_once_per_design():
+    for n in range(2, 9):
+        for k in (1, 2, 3):
+            pairs = ring(n, k, ring_order([str(i) for i in range(n)], seed=0))
+            assert len(pairs) == len(set(pairs)) <= len(list(itertools.combinations(range(n), 2)))
