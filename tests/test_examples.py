@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,6 +31,17 @@ def test_grpo_example(tmp_path):
     assert summary["trainer"] == "grpo" and summary["steps"] == 2
     assert len(summary["judge_reward_mean_per_step"]) == 2
     assert summary["judge_stats"]["rollouts"] == 8
+
+
+def test_pairwise_grpo_example(tmp_path):
+    summary = summary_of(run_example("pairwise_grpo.py", "--steps", "2", "--num-generations", "3",
+                                     "--max-completion-length", "8", "--output-dir", str(tmp_path)))
+    assert summary["protocol"] == "prometheus-v2-relative" and summary["mode"] == "direct" and summary["steps"] == 2
+    assert summary["judge_calls_per_group"] == [6.0, 6.0]  # G(G-1) for a round robin of 3, both orders
+    # win rates of a round robin sum to G/2: each step's mean reward is one half
+    assert summary["reward_mean_per_step"] == [pytest.approx(0.5, abs=1e-6)] * 2
+    assert all(0.0 <= c <= 1.0 for c in summary["position_consistency"])
+    assert summary["judge_stats"]["comparisons"] == 6 and summary["judge_stats"]["comparisons_failed"] == 0
 
 
 def test_rloo_example_with_async_judge(tmp_path):

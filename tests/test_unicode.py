@@ -50,9 +50,10 @@ def test_cache_round_trips_any_text(tmp_path, name):
 @pytest.mark.parametrize("protocol", list_protocols())
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_parsing_keeps_unicode_feedback(protocol, name):
-    p = get_protocol(protocol)
+    # the listwise parser reads against the ids shown in the call
+    p = get_protocol(protocol, **({"ids": ("1",)} if protocol == "listwise" else {}))
     answer = {"prometheus-v2-relative": "[RESULT] A", "autoj-pairwise": "So, the final decision is Response 1",
-              "autoj-pairwise-zh": "所以，最终决定是回应1", "mtbench-pair": "[[A]]"}.get(protocol)
+              "autoj-pairwise-zh": "所以，最终决定是回应1", "mtbench-pair": "[[A]]", "listwise": '{"1": 3}'}.get(protocol)
     if answer is None:
         answer = "[RESULT] 3" if protocol.startswith("prometheus") else "Rating: [[3]]"
     verdict = p.parse(f"{SAMPLES[name]}\n{answer}")
