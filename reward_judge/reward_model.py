@@ -205,12 +205,12 @@ class GenerativeRewardModel:
         With ``completions_b``, a pairwise protocol judges each row's pair once (the result's reward is
         the first completion's: 1 win, 0 loss, 0.5 tie with linear normalisation). Without it, pairwise
         and listwise protocols score the completions of each prompt against each other
-        (`reward_judge.groups`): rows with the same prompt, reference and rubric (or the same
-        ``group_ids`` value) form a group, judged by the ``pairing`` design in both orders and aggregated
-        per ``aggregation``; each result's ``extra`` holds its comparisons. ``anchors`` are the anchor
-        responses of ``pairing="anchor"`` (one per row). ``gather`` judges groups across the processes of
-        a ``torch.distributed`` run (every process must call at the same point; the TRL reward call
-        sets it from ``gather_groups``).
+        (`reward_judge.groups`): rows with the same prompt, reference and rubric form a group, judged by
+        the ``pairing`` design in both orders and aggregated per ``aggregation``; each result's ``extra``
+        holds its comparisons. ``group_ids`` partition the rows first (rows are grouped only with rows of
+        the same id). ``anchors`` are the anchor responses of ``pairing="anchor"`` (one per row).
+        ``gather`` judges groups across the processes of a ``torch.distributed`` run (every process must
+        call at the same point; the TRL reward call sets it from ``gather_groups``).
         """
         n = _check_batch(prompts, completions, completions_b)
         references = _per_row("reference", reference, n)

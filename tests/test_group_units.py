@@ -49,10 +49,10 @@ def test_groups_follow_prompts_and_collapse_identical_completions():
     groups = form_groups(rows)
     assert [g.rows for g in groups] == [[0, 2, 3], [1, 4]]
     assert [(e.text, e.rows) for e in groups[0].entrants] == [("a", [0, 2]), ("b", [3])]
-    # an explicit group id overrides the prompt key, but a group must share its prompt
-    assert [g.rows for g in form_groups([Row("q", "a", group=1), Row("q", "b", group=2)])] == [[0], [1]]
-    with pytest.raises(ValueError, match=r"group_ids\[1\]=7: rows of one group must share their prompt"):
-        form_groups([Row("q", "a", group=7), Row("other", "b", group=7)])
+    # explicit group ids partition the rows first (two candidate lists, or two clients, with the same prompt)
+    assert [g.rows for g in form_groups([Row("q", "a", group=1), Row("q", "b", group=2), Row("q", "c", group=1)])] \
+        == [[0, 2], [1]]
+    assert [g.rows for g in form_groups([Row("q", "a", group=7), Row("other", "b", group=7)])] == [[0], [1]]
 
 
 def test_both_orders_cancel_position_bias_exactly():

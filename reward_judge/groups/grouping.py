@@ -68,7 +68,9 @@ def _rubric_key(rubric: Any) -> Any:
 def form_groups(rows: Sequence[Row]) -> list[Group]:
     """The groups of ``rows`` in order of first appearance, each with its entrants.
 
-    Rows sharing an explicit ``group`` id must share their prompt, reference, rubric and anchor.
+    An explicit ``group`` id partitions the rows first: rows are grouped only with rows of the same id (and
+    the same prompt, reference, rubric and anchor), so callers can keep apart the candidates of two equal
+    prompts (best-of-N) or the requests of two clients (a server batching them into one call).
 
     Example:
         >>> groups = form_groups([Row("q", "a"), Row("p", "x"), Row("q", "b"), Row("q", "a")])
@@ -76,19 +78,11 @@ def form_groups(rows: Sequence[Row]) -> list[Group]:
         [([0, 2, 3], [('a', [0, 3]), ('b', [2])]), ([1], [('x', [1])])]
     """
     by_key: dict[str, Group] = {}
-    content: dict[str, str] = {}
     for i, row in enumerate(rows):
         where = f"[{i}]"
-        what = json.dumps([prompt_text(row.prompt, f"prompts{where}"), row.reference, _rubric_key(row.rubric),
-                           None if row.anchor is None else completion_text(row.anchor, f"anchors{where}")],
-                          ensure_ascii=False, default=str)
-        if row.group is None:
-            key = "prompt\x00" + what
-        else:
-            key = "id\x00" + json.dumps(row.group, default=str)
-            if content.setdefault(key, what) != what:
-                raise ValueError(f"group_ids[{i}]={row.group!r}: rows of one group must share their prompt, reference, "
-                                 f"rubric and anchor, but row {i} differs from the group's first row")
+        key = json.dumps([row.group, prompt_text(row.prompt, f"prompts{where}"), row.reference, _rubric_key(row.rubric),
+                          None if row.anchor is None else completion_text(row.anchor, f"anchors{where}")],
+                         ensure_ascii=False, default=str)
         group = by_key.get(key)
         if group is None:
             group = by_key[key] = Group(len(by_key), key, [], [])
