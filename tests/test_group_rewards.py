@@ -90,6 +90,20 @@ def test_generate_mode_disagreement_is_a_tie_and_consistency_is_logged(pair_rm):
     assert rm.stats.comparisons_consistent == consistent // 2  # each pair appears in both of its results
 
 
+def test_one_order_halves_the_calls_and_checks_no_consistency(pair_rm):
+    rm = pair_rm(both_orders=False)
+    results = rm.score([MATH] * 3, ["4", "five", "It is four."])
+    assert rm.stats.judge_requests == 3 and rm.stats.comparisons_consistent == 0
+    for result in results:
+        for comparison in result.extra["comparisons"]:
+            (order,) = comparison["orders"]
+            mine = order["p_first"] if order["shown_first"] == "self" else order["p_second"]
+            assert comparison["consistent"] is None and comparison["outcome"] == pytest.approx(mine + 0.5 * order["p_tie"])
+    metrics = rm.trainer_metrics(results, 1.0)
+    assert f"{rm.__name__}/position_consistency" not in metrics  # nothing to check with one order
+    assert metrics[f"{rm.__name__}/judge_calls_per_group"] == 3.0
+
+
 def test_failed_comparisons_are_counted_and_left_out_never_ties(pair_rm, judge_backend):
     flaky = FailingBackend(judge_backend, poison="CRASH")
     completions = ["4", "CRASH the judge", "five", "It is four."]
