@@ -190,3 +190,17 @@ def test_argument_errors(tmp_path):
         evaluate("mt-bench", MT_BENCH, predictions=PRED, runs=3)
     with pytest.raises(FileNotFoundError, match="data file .*nowhere.json' does not exist"):
         evaluate("mt-bench", tmp_path / "nowhere.json", predictions=PRED)
+
+
+def test_judge_that_does_not_fit_the_benchmark():
+    # lazy: the configuration is checked, no weights are loaded (these errors come before any judging)
+    from reward_judge import GenerativeRewardModel
+
+    pairwise = GenerativeRewardModel.from_pretrained("default", protocol="prometheus-v2-relative", lazy=True)
+    with pytest.raises(ValueError, match="this benchmark scores single responses, but the judge's protocol "
+                                         "'prometheus-v2-relative' compares two"):
+        evaluate("mt-bench", MT_BENCH, pairwise)
+    with pytest.raises(ValueError, match="runs=2: several runs apply to absolute and hhh-alignment benchmarks"):
+        evaluate("autoj-pairwise", DATA / "autoj" / "short_pairs.jsonl", pairwise, runs=2)
+    with pytest.raises(ValueError, match="pass reward_model= to judge the benchmark, or predictions= to replay"):
+        evaluate("mt-bench", MT_BENCH, pairwise, predictions=PRED)

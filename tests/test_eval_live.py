@@ -112,3 +112,18 @@ def test_interrupted_run_resumes_from_the_cache(make_rm, tmp_path):
     assert second.stats.judge_requests == 8 - stored  # only what the cache did not hold was judged again
     assert resumed.n == 8 and resumed.judging["answers"] == 8
     assert {"diff_score", "accuracy", "wrong"} <= set(resumed.overall)  # integer labels on the judge's 1-9 scale
+
+
+def test_runs_are_separate_calls(default_judge, tmp_path, caplog):
+    data = tmp_path / "rated.jsonl"
+    data.write_text("".join(json.dumps({"prompt": q, "response": a, "label": label}) + "\n" for q, a, label in
+                            [("What is 2+2?", "4", 5), ("What is 2+2?", "22", 1), ("Name a colour.", "Blue", 5)]))
+    with caplog.at_level("WARNING"):
+        report = evaluate("custom-absolute", data, default_judge, runs=2, report_dir=tmp_path / "report")
+    assert "runs=2 with greedy decoding: every run repeats the same verdicts" in caplog.text
+    records = lines(tmp_path / "report" / "predictions.jsonl")
+    for record in records:  # deterministic scoring: both runs agree, the item's score is their mean
+        assert len(record["scores"]) == 2 and record["scores"][0] == record["scores"][1] == record["score"]
+    assert report.judging["answers"] == 6 and report.runs == 2
+    replay = evaluate("custom-absolute", data, predictions=tmp_path / "report" / "predictions.jsonl")
+    same_figures(report, replay)

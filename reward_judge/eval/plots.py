@@ -2,7 +2,8 @@
 
 - pairwise sets: confusion matrix of verdicts against human labels, per order;
 - absolute sets: the judge's score against the label, as a scatter and as a heat map of counts;
-- HHH-alignment: the chosen response's score against the rejected one's;
+- HHH-alignment: the chosen response's score against the rejected one's (integer scores are spread a
+  little so that piled-up points show; continuous scores are drawn where they are);
 - distribution modes: a calibration (reliability) plot of the judge's probability against the observed rate;
 - every set: the headline metrics per group.
 """
@@ -30,6 +31,14 @@ def _save(figure: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     return path
+
+
+def _spread(values: Sequence[float], seed: int) -> list[float]:
+    """Integer scores pile up on one point: spread them a little so a crowd is visible. Other values stay put."""
+    if not all(float(v).is_integer() for v in values):
+        return list(values)
+    rng = random.Random(seed)
+    return [v + rng.uniform(-0.08, 0.08) for v in values]
 
 
 def _annotated_counts(ax: Any, counts: list[list[int]], xlabels: Sequence[str], ylabels: Sequence[str]) -> None:
@@ -61,13 +70,11 @@ def confusion_matrix(labels: Sequence[int], outputs: Sequence[Optional[int]],
 
 
 def score_vs_label(labels: Sequence[float], judge: Sequence[Optional[float]], path: Path, title: str) -> Path:
-    """Scatter (slightly jittered) and heat map of the judge's score against the label, items with a score."""
+    """Scatter (integer values spread a little) and heat map of the judge's score against the label, items with a score."""
     pairs = [(label, score) for label, score in zip(labels, judge, strict=True) if score is not None]
     figure = _figure(10, 4.2)
     left, right = figure.subplots(1, 2)
-    jitter = random.Random(0)
-    left.scatter([l + jitter.uniform(-0.08, 0.08) for l, _ in pairs], [s + jitter.uniform(-0.08, 0.08) for _, s in pairs],
-                 s=14, alpha=0.6)
+    left.scatter(_spread([l for l, _ in pairs], 0), _spread([s for _, s in pairs], 1), s=14, alpha=0.6)
     left.set_xlabel("label (mean)")
     left.set_ylabel("judge score (mean over runs)")
     left.set_title(f"{len(pairs)} items with a judge score")
@@ -91,12 +98,11 @@ def chosen_vs_rejected(chosen: Sequence[Optional[float]], rejected: Sequence[Opt
     """The chosen response's score against the rejected one's; points above the diagonal are right."""
     figure = _figure(5.2, 4.6)
     ax = figure.subplots()
-    jitter = random.Random(0)
     colours = {"right": "tab:green", "wrong": "tab:red", "tie": "tab:orange"}
     for outcome, colour in colours.items():
         points = [(r, c) for c, r, o in zip(chosen, rejected, outcomes, strict=True)
                   if o == outcome and c is not None and r is not None]
-        ax.scatter([r + jitter.uniform(-0.08, 0.08) for r, _ in points], [c + jitter.uniform(-0.08, 0.08) for _, c in points],
+        ax.scatter(_spread([r for r, _ in points], 0), _spread([c for _, c in points], 1),
                    s=14, alpha=0.6, color=colour, label=f"{outcome} ({len(points)})")
     values = [v for v in (*chosen, *rejected) if v is not None]
     if values:
