@@ -1,4 +1,7 @@
-"""Live evaluations with the embedded judge: files written, replay equal, interrupted runs resume from the cache."""
+"""Live evaluations with the embedded judge: files written, replay equal, interrupted runs resume from the cache.
+
+The pairwise live run is the command-line test in tests/test_eval_cli.py.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from reward_judge import GenerativeRewardModel
 from reward_judge.eval import evaluate
 from tests.conftest import GRADE_PROTOCOL
 
 DATA = Path(__file__).parent / "data" / "eval"
 MT_BENCH = DATA / "prometheus" / "mt_bench_eval_excerpt.json"
-SHORT_PAIRS = DATA / "autoj" / "short_pairs.jsonl"
 
 pytestmark = pytest.mark.slow
 
@@ -53,27 +54,6 @@ def test_live_absolute_run_writes_everything_and_replays(default_judge, tmp_path
         assert (report_dir / name).read_bytes().startswith(b"\x89PNG"), name
 
     replay = evaluate("mt-bench", MT_BENCH, predictions=report_dir / "predictions.jsonl", limit=8)
-    same_figures(live, replay)
-
-
-def test_live_pairwise_run_judges_both_orders_and_replays(judge_backend, tmp_path):
-    rm = GenerativeRewardModel.from_pretrained(judge_backend, protocol="prometheus-v2-relative", mode="direct")
-    report_dir = tmp_path / "report"
-    live = evaluate("autoj-pairwise", SHORT_PAIRS, rm, limit=8, report_dir=report_dir)
-    assert live.judging["answers"] == 16 and live.judging["coverage"] == 1.0
-    assert live.overall["n"] == 8 and live.overall["consistency"] is not None
-    shown, swapped = lines(report_dir / "predictions.jsonl"), lines(report_dir / "predictions_swapped.jsonl")
-    for record in shown + swapped:
-        assert record["output"] == {"A": 0, "B": 1}[record["winner"]]  # prometheus-v2-relative has no tie
-    labels = [row["label"] for row in lines(SHORT_PAIRS)]
-    both_right = sum(s["output"] == {0: 1, 1: 0, 2: 2}[w["output"]] == label
-                     for s, w, label in zip(shown, swapped, labels, strict=True))
-    assert live.overall["agreement"] == round(100 * both_right / 8, 2)
-    for name in ("confusion.png", "groups.png", "calibration.png"):
-        assert (report_dir / name).read_bytes().startswith(b"\x89PNG"), name
-
-    replay = evaluate("autoj-pairwise", SHORT_PAIRS, predictions=report_dir / "predictions.jsonl",
-                      predictions_swapped=report_dir / "predictions_swapped.jsonl")
     same_figures(live, replay)
 
 
@@ -117,13 +97,13 @@ def test_interrupted_run_resumes_from_the_cache(make_rm, tmp_path):
 def test_runs_are_separate_calls(default_judge, tmp_path, caplog):
     data = tmp_path / "rated.jsonl"
     data.write_text("".join(json.dumps({"prompt": q, "response": a, "label": label}) + "\n" for q, a, label in
-                            [("What is 2+2?", "4", 5), ("What is 2+2?", "22", 1), ("Name a colour.", "Blue", 5)]))
+                            [("What is 2+2?", "4", 5), ("Name a colour.", "Blue", 5)]))
     with caplog.at_level("WARNING"):
         report = evaluate("custom-absolute", data, default_judge, runs=2, report_dir=tmp_path / "report")
     assert "runs=2 with greedy decoding: every run repeats the same verdicts" in caplog.text
     records = lines(tmp_path / "report" / "predictions.jsonl")
     for record in records:  # deterministic scoring: both runs agree, the item's score is their mean
         assert len(record["scores"]) == 2 and record["scores"][0] == record["scores"][1] == record["score"]
-    assert report.judging["answers"] == 6 and report.runs == 2
+    assert report.judging["answers"] == 4 and report.runs == 2
     replay = evaluate("custom-absolute", data, predictions=tmp_path / "report" / "predictions.jsonl")
     same_figures(report, replay)

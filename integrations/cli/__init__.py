@@ -12,8 +12,9 @@ import sys
 from typing import Optional, Sequence
 
 from . import best_of_n, cache, protocols, redteam, score, serve
+from . import eval as eval_command  # the module is named after its subcommand; the alias keeps the builtin
 
-SUBCOMMANDS = (score, protocols, best_of_n, cache, serve, redteam)
+SUBCOMMANDS = (score, protocols, best_of_n, cache, serve, redteam, eval_command)
 
 
 def make_parser() -> argparse.ArgumentParser:

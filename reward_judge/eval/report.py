@@ -14,7 +14,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Union
 
-from . import plots
+from .plots import calibration, chosen_vs_rejected, confusion_matrix, group_metrics, score_vs_label
 from .summary import EvalReport
 
 
@@ -22,18 +22,18 @@ def _plots(report: EvalReport, directory: Path) -> dict[str, Path]:
     details, title = report.details, report.benchmark
     made: dict[str, Path] = {}
     if report.kind == "pairwise":
-        made["confusion"] = plots.confusion_matrix(details["labels"], details["outputs"], details["swapped_back"],
+        made["confusion"] = confusion_matrix(details["labels"], details["outputs"], details["swapped_back"],
                                                    directory / "confusion.png", f"{title}: verdicts vs human labels")
     elif report.kind == "absolute":
-        made["scores"] = plots.score_vs_label(details["labels"], details["judge"], directory / "scores.png",
+        made["scores"] = score_vs_label(details["labels"], details["judge"], directory / "scores.png",
                                               f"{title}: judge score vs label")
     else:
-        made["scores"] = plots.chosen_vs_rejected(details["chosen"], details["rejected"], details["outcomes"],
+        made["scores"] = chosen_vs_rejected(details["chosen"], details["rejected"], details["outcomes"],
                                                   directory / "scores.png", f"{title}: chosen vs rejected")
     if report.calibration and report.calibration["bins"]:
-        made["calibration"] = plots.calibration(report.calibration, directory / "calibration.png",
+        made["calibration"] = calibration(report.calibration, directory / "calibration.png",
                                                 f"{title}: calibration of the judge's probabilities")
-    made["groups"] = plots.group_metrics(report.groups, report.overall, report.metric_names[:3],
+    made["groups"] = group_metrics(report.groups, report.overall, report.metric_names[:3],
                                          directory / "groups.png", f"{title}: per group")
     return made
 
