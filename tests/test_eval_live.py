@@ -94,16 +94,25 @@ def test_interrupted_run_resumes_from_the_cache(make_rm, tmp_path):
     assert {"diff_score", "accuracy", "wrong"} <= set(resumed.overall)  # integer labels on the judge's 1-9 scale
 
 
-def test_runs_are_separate_calls(default_judge, tmp_path, caplog):
+def test_sampled_runs_use_their_own_seed(make_rm, tmp_path):
     data = tmp_path / "rated.jsonl"
     data.write_text("".join(json.dumps({"prompt": q, "response": a, "label": label}) + "\n" for q, a, label in
-                            [("What is 2+2?", "4", 5), ("Name a colour.", "Blue", 5)]))
-    with caplog.at_level("WARNING"):
-        report = evaluate("custom-absolute", data, default_judge, runs=2, report_dir=tmp_path / "report")
-    assert "runs=2 with greedy decoding: every run repeats the same verdicts" in caplog.text
-    records = lines(tmp_path / "report" / "predictions.jsonl")
-    for record in records:  # deterministic scoring: both runs agree, the item's score is their mean
-        assert len(record["scores"]) == 2 and record["scores"][0] == record["scores"][1] == record["score"]
-    assert report.judging["answers"] == 4 and report.runs == 2
-    replay = evaluate("custom-absolute", data, predictions=tmp_path / "report" / "predictions.jsonl")
-    same_figures(report, replay)
+                            [("What is 2+2?", "4", 9), ("Name a colour.", "Blue", 8)]))
+    cache = str(tmp_path / "runs.sqlite")
+
+    def judge():  # sampled generation, cached on request: a cache key holds the seed
+        return make_rm(protocol=GRADE_PROTOCOL, max_new_tokens=6, max_attempts=1, do_sample=True, temperature=1.0,
+                       cache=cache, cache_sampled=True)
+
+    first_judge = judge()
+    first = evaluate("custom-absolute", data, first_judge, runs=2, report_dir=tmp_path / "first")
+    records = lines(tmp_path / "first" / "predictions.jsonl")
+    assert first.judging["answers"] == 4 and first.runs == 2 and all(len(r["scores"]) == 2 for r in records)
+    # run 2 finds none of the entries run 1 stored just before: it sampled with another seed
+    assert not any(run["cached"] for r in records for run in r["runs"])
+    stored = sum(s is not None for r in records for s in r["scores"])
+    assert stored >= 1
+    again = evaluate("custom-absolute", data, judge(), runs=2)
+    assert again.judging["cache_hits"] == stored  # each run finds the answers of its own seed
+    replay = evaluate("custom-absolute", data, predictions=tmp_path / "first" / "predictions.jsonl")
+    same_figures(first, replay)

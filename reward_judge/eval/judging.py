@@ -9,13 +9,12 @@ back from the cache (``mode="generate"``, the mode that pays for decoding).
   exchanged (``rm.score(prompts, first, completions_b=second)`` and the reverse).
 - Pairwise sets with a single-response judge: each response is scored alone; the higher score wins.
 - Absolute sets: each item is scored ``runs`` times (separate calls, so identical inputs are not merged;
-  sampled judges get seed ``seed + run`` in run ``run``).
+  a sampled judge decodes run ``run`` with seed ``seed + run``, on the same loaded weights).
 - HHH-alignment: the chosen and the rejected response are each scored ``runs`` times.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -69,18 +68,19 @@ def _columns(rm: Any, items: Sequence[Any]) -> dict[str, Any]:
     return columns
 
 
-@contextlib.contextmanager
-def _run_seed(rm: Any, run: int) -> Iterator[None]:
-    """Run ``run`` of a sampled judge decodes with seed ``seed + run`` (a fixed seed would repeat run 0)."""
-    config = rm.config
-    if run == 0 or not getattr(config, "do_sample", False) or not hasattr(config, "seed"):
-        yield
-        return
-    rm.config = config.replace(seed=config.seed + run)
-    try:
-        yield
-    finally:
-        rm.config = config
+def run_models(rm: Any, runs: int) -> list[Any]:
+    """One reward model per run. Sampled judging gets seed ``seed + run`` in run ``run`` (on the same loaded
+    judge): with one fixed seed every run would draw the same answers."""
+    config = getattr(rm, "config", None)
+    if runs == 1 or not getattr(config, "do_sample", False):
+        return [rm] * runs
+    from ..reward_model import GenerativeRewardModel
+
+    if not isinstance(rm, GenerativeRewardModel):
+        logger.warning("runs=%d: %s is not a GenerativeRewardModel, its runs keep its own seed", runs, type(rm).__name__)
+        return [rm] * runs
+    return [rm] + [GenerativeRewardModel(rm.backend, config.replace(seed=config.seed + run), name=rm.__name__)
+                   for run in range(1, runs)]
 
 
 class _Clock:
@@ -116,6 +116,7 @@ def judge_items(rm: Any, kind: str, items: Sequence[Any], *, runs: int = 1, chun
                          "pairwise sets are judged once in each order")
     if runs > 1 and not getattr(rm.config, "do_sample", False):
         logger.warning("runs=%d with greedy decoding: every run repeats the same verdicts", runs)
+    models = run_models(rm, runs)
     clock = _Clock(planned_answers(kind, len(items), runs), progress)
     records: list[dict[str, Any]] = []
     swapped: list[dict[str, Any]] = []
@@ -136,18 +137,12 @@ def judge_items(rm: Any, kind: str, items: Sequence[Any], *, runs: int = 1, chun
             n = len(chunk)
             records += [single_pair_record(item.index, results[k], results[n + k]) for k, item in enumerate(chunk)]
         elif kind == "absolute":
-            per_run = []
-            for run in range(runs):
-                with _run_seed(rm, run):
-                    per_run.append(clock.score(rm, prompts, [item.response for item in chunk], **columns))
+            per_run = [clock.score(model, prompts, [item.response for item in chunk], **columns) for model in models]
             records += [absolute_record(item.index, [results[k] for results in per_run]) for k, item in enumerate(chunk)]
         elif kind == "preference":
             both = {name: value + value for name, value in columns.items()}
-            per_run = []
-            for run in range(runs):
-                with _run_seed(rm, run):
-                    per_run.append(clock.score(rm, prompts + prompts,
-                                               [i.chosen for i in chunk] + [i.rejected for i in chunk], **both))
+            per_run = [clock.score(model, prompts + prompts, [i.chosen for i in chunk] + [i.rejected for i in chunk], **both)
+                       for model in models]
             n = len(chunk)
             records += [preference_record(item.index, [r[k] for r in per_run], [r[n + k] for r in per_run])
                         for k, item in enumerate(chunk)]

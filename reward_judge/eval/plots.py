@@ -145,15 +145,16 @@ def group_metrics(groups: dict[str, dict[str, Any]], overall: dict[str, Any], na
     ax = figure.subplots()
     height = 0.8 / len(names)
     for k, name in enumerate(names):
-        values = [values.get(name) for _, values in rows]
+        column = [figures.get(name) for _, figures in rows]
         positions = [r + k * height for r in range(len(rows))]
-        ax.barh(positions, [0 if v is None else v for v in values], height=height, label=name)
-        for position, value in zip(positions, values, strict=True):
+        ax.barh(positions, [0 if v is None else v for v in column], height=height, label=name)
+        for position, value in zip(positions, column, strict=True):
             ax.text(0 if value is None else value, position, " -" if value is None else f" {value:.2f}",
                     va="center", fontsize=7)
     ax.set_yticks([r + height * (len(names) - 1) / 2 for r in range(len(rows))], labels=[g for g, _ in rows])
-    right = max((v for _, values in rows for v in (values.get(n) for n in names) if v is not None), default=1)
-    ax.set_xlim(min(0, *(v for _, values in rows for v in (values.get(n) for n in names) if v is not None)), right * 1.15 if right > 0 else 1)
+    shown = [v for _, figures in rows for v in (figures.get(n) for n in names) if v is not None]
+    low, high = min([0.0, *shown]), max([0.0, *shown])
+    ax.set_xlim(low * 1.15, high * 1.15 if high > 0 else 1.0)  # room for the value labels
     ax.invert_yaxis()
     ax.legend(fontsize=8)
     ax.set_title(title)
