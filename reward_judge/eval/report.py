@@ -46,7 +46,7 @@ def write_report(report: EvalReport, directory: Union[str, Path]) -> dict[str, s
     judge = report.judge
     if report.source == "judged" and judge:
         how = (f"judged by `{judge.get('name')}` (protocol `{judge.get('protocol')}`, mode `{judge.get('mode')}`"
-               + (f", rubric `{judge['rubric']}`" if judge.get("rubric") else "") + ")")
+               + (f", default rubric `{judge['rubric']}`" if judge.get("rubric") else "") + ")")
     else:
         how = "replayed from " + ", ".join(f"`{p}`" for p in report.predictions.values())
     lines = [

@@ -127,6 +127,10 @@ def evaluate(
         swapped = (read_predictions(predictions_swapped, "pairwise", len(every), selected)
                    if predictions_swapped is not None else None)
     figures = score_records(spec, items, records, swapped, judge_range)
+    if reward_model is not None and getattr(reward_model.protocol, "uses_rubric", False) \
+            and any(getattr(item, "rubric", None) is not None for item in items):
+        figures.notes.append("The judge read each item's own score rubric from the data; its default rubric served "
+                             "items without one.")
     judging = dict(figures.judging, judge_seconds=seconds, failure_reasons=reasons)
     report = EvalReport(
         benchmark=benchmark, kind=spec.kind, data=str(data), n=len(items), overall=figures.overall,
