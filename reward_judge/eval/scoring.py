@@ -143,9 +143,15 @@ def score_absolute(benchmark: Benchmark, items: Sequence[AbsoluteItem], records:
             confidences.append(row["confidence"])
             correct.append(row["predicted"] == round_half_up(item.label))
     with_verdict = sum(j is not None for j in judge)
+    groups_figures = per_group(groups, benchmark.group_order, metric)
+    small = [g for g, figures in groups_figures.items() if figures["n"] < 10]
+    if small and len(groups_figures) > 1:
+        notes.append(f"{len(small)} group(s) have fewer than 10 scored items ({', '.join(small[:4])}"
+                     f"{', ...' if len(small) > 4 else ''}): their correlations are noise (two points always "
+                     "correlate at +1 or -1).")
     return Figures(
         method="Pearson, Spearman and Kendall tau-b (scipy.stats) between the judge's mean score and the mean label",
-        overall=metric(list(range(len(items)))), groups=per_group(groups, benchmark.group_order, metric),
+        overall=metric(list(range(len(items)))), groups=groups_figures,
         judging=judging_figures("absolute", records, with_verdict, len(items)),
         calibration=calibration_bins(confidences, correct) if confidences else None,
         details={"labels": labels, "judge": judge, "judge_range": list(judge_range) if judge_range else None},
