@@ -10,12 +10,16 @@ an executor), so their concurrent single-sample calls reach the judge as batches
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 logger = logging.getLogger(__name__)
+judge_input_logger = logging.getLogger("reward_judge.integrations.judge_input")
+"""At DEBUG, logs the exact text the judge reads for every rollout, one JSON string per line
+(``reward-judge serve --log-judge-inputs``; or ``logging.getLogger(...).setLevel(logging.DEBUG)``)."""
 
 
 class QueueFull(RuntimeError):
@@ -171,6 +175,8 @@ class MicroBatcher:
         from reward_judge.reward_model import JudgeFailure
 
         pairwise = batch[0].completions_b is not None
+        if judge_input_logger.isEnabledFor(logging.DEBUG):
+            self._log_inputs(batch)
         try:
             results = self.rm.score(
                 [p for j in batch for p in j.prompts], [c for j in batch for c in j.completions],
@@ -183,6 +189,18 @@ class MicroBatcher:
             self.on_batch(sum(len(j.prompts) for j in batch), results)
         return results
 
+    def _log_inputs(self, batch: list[_Job]) -> None:
+        for j, job in enumerate(batch):
+            rows_b = job.completions_b or [None] * len(job.prompts)
+            for i, (prompt, completion, reference, rubric, completion_b) in enumerate(
+                    zip(job.prompts, job.completions, job.reference, job.rubric, rows_b, strict=True)):
+                try:
+                    text = self.rm.render(prompt, completion, reference=reference, rubric=rubric,
+                                          completion_b=completion_b)
+                except (ValueError, TypeError) as exc:  # the scoring call reports it to the caller
+                    text = f"<not rendered: {exc}>"
+                judge_input_logger.debug("judge input (request %d, row %d): %s", j, i, json.dumps(text))
+
     async def drain(self, timeout: float = 60.0) -> None:
         """Stop taking requests and wait (up to ``timeout`` s) until every queued rollout is judged."""
         self.closing = True
@@ -191,6 +209,10 @@ class MicroBatcher:
             await asyncio.sleep(0.05)
         if self._worker is not None:
             self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
 
 
 class ThreadedBatcher:

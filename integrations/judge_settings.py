@@ -19,6 +19,7 @@ the framework's threads are judged together (`batcher.ThreadedBatcher`).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -201,7 +202,7 @@ def shared_judge(settings: Optional[JudgeSettings] = None) -> SharedJudge:
     with _SHARED_LOCK:  # callers arrive from many threads at once; the judge is loaded once
         if key not in _SHARED:
             rm = settings.build_reward_model()
-            _SHARED[key] = SharedJudge(settings, ThreadedBatcher(rm, max_batch_size=settings.max_batch_size,
-                                                                 max_wait_ms=settings.max_wait_ms),
-                                       settings.build_policy_chat())
+            batcher = ThreadedBatcher(rm, max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms)
+            atexit.register(batcher.close)  # finish what is queued, stop the loop thread
+            _SHARED[key] = SharedJudge(settings, batcher, settings.build_policy_chat())
         return _SHARED[key]

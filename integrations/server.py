@@ -34,7 +34,7 @@ import re
 import time
 from typing import Any, Optional
 
-from .batcher import MicroBatcher, QueueFull, RequestTooLarge
+from .batcher import MicroBatcher, QueueFull, RequestTooLarge, judge_input_logger
 from .openrlhf import read_request
 from .policy_chat import PolicyChat
 from .server_guard import API_KEY_ENV, AUTHORIZED, RequestGuard
@@ -43,8 +43,6 @@ from .server_metrics import ServerMetrics
 __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES"]
 
 logger = logging.getLogger(__name__)
-judge_input_logger = logging.getLogger(__name__ + ".judge_input")
-"""Logs the exact judge input of every rollout at DEBUG (``reward-judge serve --log-judge-inputs``)."""
 
 DEFAULT_MAX_REQUEST_BYTES = 32 << 20
 SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "completions_b")
@@ -130,20 +128,9 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
             raise refuse(422, f"the request body must be a JSON object, got {type(body).__name__}")
         return body
 
-    def log_judge_inputs(endpoint: str, prompts: list[Any], completions: list[Any], reference: Any) -> None:
-        refs = reference if isinstance(reference, list) else [reference] * len(prompts)
-        for i, (prompt, completion, ref) in enumerate(zip(prompts, completions, refs, strict=True)):
-            try:
-                text = reward_model.render(prompt, completion, reference=ref)
-            except (ValueError, TypeError) as exc:  # the scoring call reports it to the client
-                text = f"<not rendered: {exc}>"
-            judge_input_logger.debug("judge input for %s row %d:\n%s", endpoint, i, text)
-
     async def run(endpoint: str, prompts: list[Any], completions: list[Any], names: dict[str, str],
                   **columns: Any) -> Any:
         started = time.perf_counter()
-        if judge_input_logger.isEnabledFor(logging.DEBUG):
-            log_judge_inputs(endpoint, prompts, completions, columns.get("reference"))
         try:
             results = await state["batcher"].submit(prompts, completions, **columns)
         except QueueFull as exc:
@@ -254,8 +241,8 @@ def add_serve_options(serve: Any) -> None:
                      help="the policy's tokenizer: its chat template picks the family and what it adds by itself "
                           "(a default system message) is left out; its EOS/pad tokens are cut from responses")
     net.add_argument("--log-judge-inputs", action="store_true",
-                     help="log the exact judge input of every rollout (logger reward_judge.integrations.server"
-                          ".judge_input, DEBUG)")
+                     help="log the exact text the judge reads for every rollout, one JSON string per line "
+                          "(logger reward_judge.integrations.judge_input)")
     net.add_argument("--custom-protocol", help="JSON object of CustomProtocol fields (template, answer_pattern, range...)")
 
 

@@ -118,7 +118,8 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await self._too_large(send, receive, f"the request body has more than {self.max_body_bytes} bytes")
+                await self._too_large(send, receive, f"the request body has more than {self.max_body_bytes} bytes",
+                                      more=bool(message.get("more_body", False)))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -135,12 +136,12 @@ class RequestGuard:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send, receive: Receive, what: str) -> None:
+    async def _too_large(self, send: Send, receive: Receive, what: str, more: bool = True) -> None:
         self._refused("too_large")
         # Read (and drop) what the client is still sending, so it reads our answer instead of a reset
         # connection; a body far past the limit is cut off.
         drained = 0
-        while drained < 4 * self.max_body_bytes:
+        while more and drained < 4 * self.max_body_bytes:
             message = await receive()
             if message["type"] != "http.request":
                 break
