@@ -34,17 +34,16 @@ import re
 import time
 from typing import Any, Optional
 
-from .batcher import MicroBatcher, QueueFull, RequestTooLarge, judge_input_logger
+from .batcher import MicroBatcher, QueueFull, RequestTooLarge
 from .openrlhf import read_request
 from .policy_chat import PolicyChat
-from .server_guard import API_KEY_ENV, AUTHORIZED, RequestGuard
+from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
 
 __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 32 << 20
 SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "completions_b")
 GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 """Our names -> the names an OpenRLHF client sent, for error messages of ``/get_reward``."""
@@ -205,98 +204,3 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
     return RequestGuard(app, api_key=api_key, max_body_bytes=max_request_bytes,
                         on_refused=lambda reason: metrics.refused.labels(reason).inc())
 
-
-# ----------------------------------------------------------------------------- command line
-def add_serve_parser(sub: Any, judge_options: Any) -> None:
-    """Register ``reward-judge serve`` on the CLI's subparsers."""
-    serve = sub.add_parser("serve", help="serve a judge over HTTP to many trainer processes")
-    add_serve_options(serve)
-    judge_options(serve)
-    serve.set_defaults(func=cmd_serve)
-
-
-def add_serve_options(serve: Any) -> None:
-    """The options of ``reward-judge serve`` that are not judge options."""
-    net = serve.add_argument_group("server")
-    net.add_argument("--host", default="127.0.0.1",
-                     help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it: set --api-key)")
-    net.add_argument("--port", type=int, default=8000)
-    net.add_argument("--api-key", default=None,
-                     help=f"require this key (Authorization: Bearer KEY, or ?api_key=KEY in the URL) on every path "
-                          f"but /health; default: ${API_KEY_ENV}, which keeps it out of the process list")
-    net.add_argument("--max-batch-size", type=int, default=64, help="rollouts per judge call")
-    net.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits to fill")
-    net.add_argument("--max-queue", type=int, default=1024, help="queued rollouts before answering 503 (busy)")
-    net.add_argument("--max-request-rows", type=int, default=None,
-                     help="rows one request may hold (413 above it; default and upper bound: --max-queue)")
-    net.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
-                     help="largest request body in bytes (413 above it)")
-    net.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with 503")
-    net.add_argument("--get-reward-fallback", type=float, default=0.0,
-                     help="reward /get_reward sends when the judge gave no valid answer (flagged and counted)")
-    net.add_argument("--policy-template", default="auto",
-                     help="chat template family of the policy's /get_reward prompts: auto (detect), chatml, llama3, "
-                          "llama2 / mistral ([INST]), gemma, or none (pass prompts as they are)")
-    net.add_argument("--policy-tokenizer", default=None, metavar="PATH_OR_ID",
-                     help="the policy's tokenizer: its chat template picks the family and what it adds by itself "
-                          "(a default system message) is left out; its EOS/pad tokens are cut from responses")
-    net.add_argument("--log-judge-inputs", action="store_true",
-                     help="log the exact text the judge reads for every rollout, one JSON string per line "
-                          "(logger reward_judge.integrations.judge_input)")
-    net.add_argument("--custom-protocol", help="JSON object of CustomProtocol fields (template, answer_pattern, range...)")
-
-
-def build_policy_chat(template: str, tokenizer: Optional[str]) -> PolicyChat:
-    """The `PolicyChat` that ``--policy-template`` / ``--policy-tokenizer`` describe (errors name the flag)."""
-    try:
-        if tokenizer:
-            return PolicyChat.from_tokenizer(tokenizer, template=template)
-        return PolicyChat(template)
-    except ValueError as exc:
-        flag = "--policy-tokenizer" if tokenizer else "--policy-template"
-        raise SystemExit(f"{flag}: {exc}") from None
-
-
-def cmd_serve(args: Any) -> int:
-    import os
-
-    import uvicorn
-
-    from reward_judge.cli import build_reward_model
-    from reward_judge.protocols import CustomProtocol
-
-    # The server's own notes (template detection, start-up) are worth seeing at the default level.
-    logging.getLogger("reward_judge.integrations").setLevel(min(logging.getLogger().level, logging.INFO))
-    if args.log_judge_inputs:
-        judge_input_logger.setLevel(logging.DEBUG)
-    if args.custom_protocol:
-        try:
-            fields = json.loads(args.custom_protocol)
-        except json.JSONDecodeError as exc:
-            raise SystemExit(f"--custom-protocol must be a JSON object, got {args.custom_protocol!r} ({exc.msg})") from None
-        if "range" in fields:
-            fields["range"] = tuple(fields["range"])
-        args.protocol = CustomProtocol(**fields)
-    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
-    if args.api_key is not None and not args.api_key.strip():
-        raise SystemExit("--api-key must not be empty")
-    policy = build_policy_chat(args.policy_template, args.policy_tokenizer)
-    rm = build_reward_model(args)
-    try:
-        app = create_app(rm, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                         max_queue=args.max_queue, retry_after_s=args.retry_after,
-                         get_reward_fallback=args.get_reward_fallback, api_key=api_key,
-                         max_request_rows=args.max_request_rows, max_request_bytes=args.max_request_bytes,
-                         policy_chat=policy)
-    except ValueError as exc:  # the limits: name them as the flags the user typed
-        raise SystemExit(re.sub(r"\bmax_\w+", lambda m: "--" + m.group(0).replace("_", "-"), str(exc))) from None
-    if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
-        logger.warning("serving on %s without an API key: anyone who can reach port %d can use this judge "
-                       "(set --api-key or $%s)", args.host, args.port, API_KEY_ENV)
-    logger.info("serving %r on http://%s:%d (API key %s; policy prompts: %s)", rm, args.host, args.port,
-                "required" if api_key else "not required", policy.source or policy.template)
-    root = logging.getLogger().level
-    uvicorn_level = "debug" if root <= logging.DEBUG else "info" if root <= logging.INFO else "warning"
-    uvicorn.run(app, host=args.host, port=args.port, log_level=uvicorn_level, server_header=False,
-                timeout_graceful_shutdown=60)
-    return 0

@@ -27,6 +27,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 API_KEY_ENV = "REWARD_JUDGE_API_KEY"
 """Environment variable holding the key, read by the server and by its clients."""
 API_KEY_PARAM = "api_key"
+DEFAULT_MAX_REQUEST_BYTES = 32 << 20
 AUTHORIZED = "reward_judge.authorized"
 """Scope key: whether the request carried the right key (or no key is required)."""
 
@@ -68,7 +69,7 @@ class RequestGuard:
         >>> app = RequestGuard(fastapi_app, api_key="s3cret", max_body_bytes=32 << 20)   # doctest: +SKIP
     """
 
-    def __init__(self, app: Any, *, api_key: Optional[str] = None, max_body_bytes: int = 32 << 20,
+    def __init__(self, app: Any, *, api_key: Optional[str] = None, max_body_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
                  open_paths: tuple[str, ...] = ("/health",), on_refused: Optional[Callable[[str], None]] = None):
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise ValueError("api_key must be a non-empty string or None")

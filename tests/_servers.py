@@ -84,8 +84,8 @@ def start_reward_server(tmp_path: Path, *extra: str, name: str = "serve", protoc
                         env: Optional[dict[str, str]] = None) -> ServerProcess:
     """`reward-judge serve` on the embedded judge: the echo protocol unless ``protocol``/``options`` say otherwise."""
     port = free_port()
-    argv = [sys.executable, "-m", "reward_judge.cli", *(["-" + "v" * verbose] if verbose else []), "serve",
-            "--host", "127.0.0.1", "--port", str(port), "--custom-protocol", json.dumps(protocol or ECHO_PROTOCOL),
+    argv = [sys.executable, "-m", "reward_judge.integrations.cli", *(["-" + "v" * verbose] if verbose else []),
+            "serve", "--host", "127.0.0.1", "--port", str(port), "--protocol", json.dumps(protocol or ECHO_PROTOCOL),
             *(ECHO_OPTIONS if options is None else options), *extra]
     return ServerProcess(argv, port, tmp_path / f"{name}-{port}.log", env=env)
 
