@@ -52,7 +52,9 @@ GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 def _client_names(message: str, names: dict[str, str]) -> str:
     if not names:
         return message
-    return re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", lambda m: names[m.group(1)], message)
+    # only where the word names the field: "completions[3] ...", "reference must ...", "reference is required"
+    pattern = r"\b(" + "|".join(map(re.escape, names)) + r")(?=\[| must | is required)"
+    return re.sub(pattern, lambda m: names[m.group(1)], message)
 
 
 def _positive(name: str, value: Any) -> None:

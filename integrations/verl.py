@@ -10,13 +10,13 @@ does not pass: it is read from ``extra_info["question"]`` (verl's example datase
 
 Four functions, one module (``reward-judge reward-file verl`` prints its path)::
 
-    # in process: one judge per reward worker process, concurrent samples judged together
+    # verl 0.9 (reward loop, naive manager), in process: concurrent samples judged together
     reward.custom_reward_function.path=$(reward-judge reward-file verl)
-    reward.custom_reward_function.name=compute_score                  # naive manager (default)
-    # or, with the legacy batch manager (one judge call per batch):
-    reward_model.reward_manager=batch custom_reward_function.name=compute_score_batch
+    reward.custom_reward_function.name=compute_score
     # through a shared server (REWARD_JUDGE_URL=http://judge-host:8000, REWARD_JUDGE_API_KEY=...):
-    reward.custom_reward_function.name=compute_score_remote           # or compute_score_remote_batch
+    reward.custom_reward_function.name=compute_score_remote
+    # releases with the legacy reward managers, one judge call (or request) per batch:
+    reward_model.reward_manager=batch custom_reward_function.name=compute_score_batch   # or compute_score_remote_batch
 
 The judge of the in-process functions is described by ``$REWARD_JUDGE_CONFIG`` / ``REWARD_JUDGE_*``
 variables (`judge_settings`) or ``+reward.custom_reward_function.reward_kwargs.judge_config=FILE``.

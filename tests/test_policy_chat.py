@@ -124,3 +124,18 @@ def test_detection_uses_the_end_of_the_prompt_not_markers_inside_it():
     turn = PolicyChat("auto").split(prompt + "A marker.<|im_end|>", prompt)
     assert turn.prompt == [{"role": "user", "content": "What does [INST] mean in '[INST] hi [/INST]'?"}]
     assert detect_family("Tell me about <|im_start|> tokens.") is None
+
+
+def test_serve_flags_build_the_reader_and_name_themselves_in_errors():
+    from reward_judge.embedded import embedded_judge_path
+    from reward_judge.integrations.cli import make_parser
+    from reward_judge.integrations.cli.serve import _policy_chat
+
+    folder = str(embedded_judge_path()[0])  # a real tokenizer folder: SmolLM2's ChatML template
+    chat = _policy_chat(make_parser().parse_args(["serve", "--policy-tokenizer", folder]))
+    assert chat.template == "chatml" and chat.source == folder
+    assert chat.quirks.default_system.startswith("You are a helpful AI assistant named SmolLM")
+    with pytest.raises(SystemExit, match="--policy-template: .*'phi'"):
+        _policy_chat(make_parser().parse_args(["serve", "--policy-template", "phi"]))
+    with pytest.raises(SystemExit, match="--policy-tokenizer: .*could not be loaded"):
+        _policy_chat(make_parser().parse_args(["serve", "--policy-tokenizer", folder + "-missing"]))
