@@ -162,7 +162,14 @@ def _from_env(name: str, raw: str) -> Any:
 
 @dataclass
 class SharedJudge:
-    """One judge per process, read prompts with the policy's template, concurrent calls batched."""
+    """One judge per process, read prompts with the policy's template, concurrent calls batched.
+
+    Example:
+        >>> judge = shared_judge(JudgeSettings(judge="default"))                        # doctest: +SKIP
+        >>> turn = judge.policy.split(query, prompt)                                   # doctest: +SKIP
+        >>> judge.reward(judge.batcher.score([turn.prompt], [turn.completion])[0])     # doctest: +SKIP
+        0.75
+    """
 
     settings: JudgeSettings
     batcher: ThreadedBatcher

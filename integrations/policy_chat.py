@@ -227,7 +227,13 @@ def strip_trailing_markup(text: str, tokens: Sequence[str] = COMMON_END_TOKENS) 
 
 @dataclass(frozen=True)
 class TemplateQuirks:
-    """What a tokenizer's chat template writes by itself, learnt by rendering probe conversations."""
+    """What a tokenizer's chat template writes by itself, learnt by rendering probe conversations.
+
+    Example:
+        >>> quirks = TemplateQuirks(default_system="You are a helpful assistant.")
+        >>> quirks.clean([{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Hi"}])
+        [{'role': 'user', 'content': 'Hi'}]
+    """
 
     default_system: Optional[str] = None
     """The system message the template inserts when the conversation has none."""
@@ -253,7 +259,12 @@ class TemplateQuirks:
 
 @dataclass
 class PolicyTurn:
-    """One rollout read back from a policy's text: what the judge gets, and how it was read."""
+    """One rollout read back from a policy's text: what the judge gets, and how it was read.
+
+    Example:
+        >>> PolicyChat("gemma").split("<start_of_turn>user\\nHi<end_of_turn>\\n<start_of_turn>model\\nHello<end_of_turn>")
+        PolicyTurn(prompt=[{'role': 'user', 'content': 'Hi'}], completion='Hello', family='gemma', stripped=1)
+    """
 
     prompt: Union[str, list[Message]]
     """Chat messages when the template was recognised, else the prompt text as it came."""
