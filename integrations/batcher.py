@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from reward_judge.judge_input import encode
+from reward_judge.special_tokens import control_token_count
+
 logger = logging.getLogger(__name__)
 judge_input_logger = logging.getLogger("reward_judge.integrations.judge_input")
 """At DEBUG, logs the exact text the judge reads for every rollout, one JSON string per line
@@ -195,11 +198,18 @@ class MicroBatcher:
             for i, (prompt, completion, reference, rubric, completion_b) in enumerate(
                     zip(job.prompts, job.completions, job.reference, job.rubric, rows_b, strict=True)):
                 try:
-                    text = self.rm.render(prompt, completion, reference=reference, rubric=rubric,
-                                          completion_b=completion_b)
+                    request = self.rm.request(prompt, completion, reference=reference, rubric=rubric,
+                                              completion_b=completion_b)
                 except (ValueError, TypeError) as exc:  # the scoring call reports it to the caller
-                    text = f"<not rendered: {exc}>"
-                judge_input_logger.debug("judge input (request %d, row %d): %s", j, i, json.dumps(text))
+                    judge_input_logger.debug("judge input (request %d, row %d): %s", j, i,
+                                             json.dumps(f"<not rendered: {exc}>"))
+                    continue
+                judge_input_logger.debug("judge input (request %d, row %d): %s", j, i, json.dumps(request.input.text))
+                tokenizer = getattr(self.rm.backend, "tokenizer", None)
+                if tokenizer is not None:  # what the judge's tokens hold: its own control tokens only
+                    ids = encode(tokenizer, request.input)
+                    judge_input_logger.debug("judge input tokens (request %d, row %d): %d tokens, %d control", j, i,
+                                             len(ids), control_token_count(tokenizer, ids))
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Stop taking requests and wait (up to ``timeout`` s) until every queued rollout is judged."""
