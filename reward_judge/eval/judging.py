@@ -79,7 +79,7 @@ def run_models(rm: Any, runs: int) -> list[Any]:
     if not isinstance(rm, GenerativeRewardModel):
         logger.warning("runs=%d: %s is not a GenerativeRewardModel, its runs keep its own seed", runs, type(rm).__name__)
         return [rm] * runs
-    return [rm] + [GenerativeRewardModel(rm.backend, config.replace(seed=config.seed + run), name=rm.__name__)
+    return [rm] + [rm.with_options(seed=config.seed + run)
                    for run in range(1, runs)]
 
 
