@@ -82,11 +82,13 @@ def test_multi_token_answers_over_http_agree(llama_server, default_judge):
     worst = compare(local.score(PROMPTS[:2], COMPLETIONS[:2]), rm.score(PROMPTS[:2], COMPLETIONS[:2]))
     print(f"direct, mtbench-single (1-10, multi-token answers): max |score difference| = {worst:.4f}")
     # Without a chat template the prompt does not start with the BOS token, which llama-cpp-python reports
-    # echoed log-probabilities one position late for: the alignment check must read them there.
+    # echoed log-probabilities one position late for: the alignment check must read them there. Those rows
+    # hold a token's log-probability only inside the previous row's top-k; top_logprobs=2 makes the backend
+    # ask again with longer lists for most candidates.
     raw = CustomProtocol(custom_name="rate-10", template="Question: {instruction}\nAnswer: {response}\n"
                          "Rate the answer from 1 to 10.\n", answer_pattern=r"Rating: \[\[(\d+)\]\]", range=(1, 10),
                          answer_marker="Rating: [[")
-    rm_raw = remote(llama_server, protocol=raw, chat_format="raw", mode="direct")
+    rm_raw = remote(llama_server, protocol=raw, chat_format="raw", mode="direct", top_logprobs=2)
     local_raw = GenerativeRewardModel(default_judge.backend, rm_raw.config.replace(backend="transformers"),
                                       judge="default")
     worst = compare(local_raw.score(PROMPTS[:2], COMPLETIONS[:2]), rm_raw.score(PROMPTS[:2], COMPLETIONS[:2]))

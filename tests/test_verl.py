@@ -156,7 +156,11 @@ def test_naive_batch_and_reward_loop_managers_in_process(monkeypatch, caplog):
         batched = _check_manager_output(batch(_batch()[0], return_dict=True), data)
     logged = [r.getMessage() for r in caplog.records if r.name == "reward_judge.integrations.judge_input"]
     _check_inputs(_logged_inputs(logged))
-    assert [m.split(": ")[0] for m in logged] == [f"judge input (request 0, row {i})" for i in range(len(ROWS))]
+    # One batched request: each row's judge input is logged once, then its token count (the chat
+    # template's own 5 control tokens, none from the rollout).
+    assert [m.split(": ")[0] for m in logged] == [name for i in range(len(ROWS)) for name in
+                                                  (f"judge input (request 0, row {i})", f"judge input tokens (request 0, row {i})")]
+    assert all(m.endswith(" tokens, 5 control") for m in logged if m.startswith("judge input tokens"))
     assert batched == per_sample  # greedy judge: the same rows get the same rewards either way
     loop = _reward_loop("compute_score")
     assert [r["reward_score"] for r in loop] == per_sample
