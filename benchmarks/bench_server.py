@@ -3,13 +3,18 @@
     python benchmarks/bench_server.py --requests 200 --clients 8
 
 Both sides judge the same rollouts with the same judge settings (the embedded judge by default); the
-table shows rollouts per second and the server's micro-batch sizes. Prints a table; asserts nothing.
+table shows rollouts per second and the server's micro-batch sizes. The server requires an API key, as
+an exposed one should, and is called two ways: ``/v1/score`` through `RemoteRewardModel` (TRL), and
+``/get_reward`` the way OpenRLHF calls it (one sample per request, ChatML-templated prompt, query ending
+with ``<|im_end|>``, the key in the URL), so the cost of reading the policy's chat template back shows.
+Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import tempfile
 import threading
@@ -51,34 +56,55 @@ def main() -> int:
             "--protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, "--batch-size", str(args.batch_size),
             "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
     log = Path(tempfile.mkdtemp(prefix="bench-server-")) / "serve.log"  # the server's output, kept out of the CWD
-    with ServerProcess(argv, port, log) as server:
-        RemoteRewardModel(server.url)([prompts[0]], [ECHO_COMPLETION])  # warm-up
-        before = httpx.get(server.url + "/metrics").text
-        remote: dict[int, float] = {}
+    key = secrets.token_hex(16)
+    auth = {"Authorization": f"Bearer {key}"}
+    with ServerProcess(argv, port, log, env={"REWARD_JUDGE_API_KEY": key}) as server:
+        RemoteRewardModel(server.url, api_key=key)([prompts[0]], [ECHO_COMPLETION])  # warm-up
 
-        def client(c: int) -> None:
-            reward = RemoteRewardModel(server.url, timeout=600)
-            for i in range(c, len(prompts), args.clients):
-                remote[i] = reward([prompts[i]], [ECHO_COMPLETION])[0]
+        def run_clients(send) -> tuple[dict[int, float], float, float]:
+            before = httpx.get(server.url + "/metrics", headers=auth).text
+            got: dict[int, float] = {}
 
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
-        started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        served_s = time.perf_counter() - started
-        after = httpx.get(server.url + "/metrics").text
-    batches = metric(after, "reward_judge_batches_total") - metric(before, "reward_judge_batches_total")
-    same = sum(remote[i] == local[i] for i in range(len(prompts)))
+            def client(c: int) -> None:
+                with httpx.Client(timeout=600) as http:
+                    remote = RemoteRewardModel(server.url, timeout=600, api_key=key)
+                    for i in range(c, len(prompts), args.clients):
+                        got[i] = send(remote, http, i)
 
-    print(f"{'setup':<52} {'rollouts':>8} {'seconds':>8} {'rollouts/s':>10} {'mean batch':>10}")
-    print(f"{'in-process rm(...) one call':<52} {len(prompts):>8} {local_s:>8.2f} {len(prompts) / local_s:>10.2f} "
-          f"{args.batch_size:>10}")
-    print(f"{f'reward-judge serve, {args.clients} clients x 1-rollout requests':<52} {len(prompts):>8} {served_s:>8.2f} "
-          f"{len(prompts) / served_s:>10.2f} {len(prompts) / max(batches, 1):>10.1f}")
-    print(f"server max batch {metric(after, 'reward_judge_batch_size_max'):g}; rewards equal to in-process: "
-          f"{same}/{len(prompts)}")
+            threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - started
+            after = httpx.get(server.url + "/metrics", headers=auth).text
+            batches = metric(after, "reward_judge_batches_total") - metric(before, "reward_judge_batches_total")
+            return got, seconds, len(prompts) / max(batches, 1)
+
+        def score(remote, http, i: int) -> float:
+            return remote([prompts[i]], [ECHO_COMPLETION])[0]
+
+        def get_reward(remote, http, i: int) -> float:
+            # OpenRLHF's request: ChatML-templated prompt, query = prompt + response + end-of-turn, key in the URL
+            templated = f"<|im_start|>user\n{prompts[i]}<|im_end|>\n<|im_start|>assistant\n"
+            body = {"query": [templated + ECHO_COMPLETION + "<|im_end|>"], "prompts": [templated], "labels": [""]}
+            return http.post(f"{server.url}/get_reward?api_key={key}", json=body).json()["rewards"][0]
+
+        served, served_s, served_batch = run_clients(score)
+        openrlhf, openrlhf_s, openrlhf_batch = run_clients(get_reward)
+        max_batch = metric(httpx.get(server.url + "/metrics", headers=auth).text, "reward_judge_batch_size_max")
+
+    print(f"{'setup':<60} {'rollouts':>8} {'seconds':>8} {'rollouts/s':>10} {'mean batch':>10} {'= local':>8}")
+    print(f"{'in-process rm(...) one call':<60} {len(prompts):>8} {local_s:>8.2f} {len(prompts) / local_s:>10.2f} "
+          f"{args.batch_size:>10} {'':>8}")
+    for name, got, seconds, batch in (
+            (f"serve /v1/score, {args.clients} RemoteRewardModel clients", served, served_s, served_batch),
+            (f"serve /get_reward, {args.clients} OpenRLHF-style clients (ChatML)", openrlhf, openrlhf_s, openrlhf_batch)):
+        same = sum(got[i] == local[i] for i in range(len(prompts)))
+        print(f"{name:<60} {len(prompts):>8} {seconds:>8.2f} {len(prompts) / seconds:>10.2f} {batch:>10.1f} "
+              f"{f'{same}/{len(prompts)}':>8}")
+    print(f"server max batch {max_batch:g}; '= local': rewards equal to the in-process call's")
     return 0
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import Counter
 from typing import Any, Optional, Sequence, Union
 
 from reward_judge.backends.http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
+
+from .server_guard import API_KEY_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +23,8 @@ class RemoteRewardModel:
     retries with backoff on connection errors, 429 and 5xx, and a circuit breaker). A call never
     takes longer than ``timeout`` seconds: when no server answers in time, every rollout of the call
     gets ``fallback`` (``None``: TRL leaves the sample out) and ``stats["fallbacks"]`` counts them.
+    ``api_key`` (default: ``$REWARD_JUDGE_API_KEY``) is sent as ``Authorization: Bearer``; a server
+    that refuses it raises ``PermissionError`` at once (no retries, no fallback: it is a set-up error).
     Picklable (connections are rebuilt in the process that uses it).
 
     Example:
@@ -41,8 +47,13 @@ class RemoteRewardModel:
         fallback: Optional[float] = None,
         name: str = "remote_judge",
         forward_columns: Sequence[str] = ("reference", "rubric"),
+        api_key: Optional[str] = None,
     ):
         self.urls = normalize_urls(url, "url")
+        if api_key is None:
+            api_key = os.environ.get(API_KEY_ENV) or None
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise ValueError("api_key must be a non-empty string or None")
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if fallback is not None and (isinstance(fallback, bool) or not isinstance(fallback, (int, float))):
@@ -52,22 +63,30 @@ class RemoteRewardModel:
         self.policy = RetryPolicy(max_attempts=max_retries + 1, backoff_base=backoff_base, backoff_max=backoff_max)
         self.fallback = fallback
         self.forward_columns = tuple(forward_columns)
+        self.api_key = api_key
         self.__name__ = name
         self.stats: Counter = Counter()
         self._pool: Optional[EndpointPool] = None
         self._runner: Optional[LoopThread] = None
+        self._runner_lock = threading.Lock()
 
     # --------------------------------------------------------------- plumbing
     @property
     def pool(self) -> EndpointPool:
         if self._pool is None:
-            self._pool = EndpointPool(self.urls, timeout=self.request_timeout, policy=self.policy)
+            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            self._pool = EndpointPool(self.urls, timeout=self.request_timeout, policy=self.policy, headers=headers)
         return self._pool
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_pool"] = state["_runner"] = None  # sockets and threads do not travel
+        del state["_runner_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._runner_lock = threading.Lock()
 
     def _payload(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         if len(prompts) != len(completions):
@@ -91,6 +110,10 @@ class RemoteRewardModel:
             if len(results) != len(prompts):
                 raise EndpointError(f"server returned {len(results)} results for {len(prompts)} rollouts")
         except (EndpointError, asyncio.TimeoutError) as exc:
+            if isinstance(exc, EndpointError) and exc.status == 401:
+                sent = "a wrong key was sent" if self.api_key else "no key was sent"
+                raise PermissionError(f"the reward server refused this client ({sent}): pass api_key= or set "
+                                      f"${API_KEY_ENV}; {exc}") from exc
             if isinstance(exc, EndpointError) and exc.status is not None and 400 <= exc.status < 500 \
                     and exc.status not in (408, 429):
                 # The server judged the request itself invalid: the caller's bug, not an outage to paper over.
@@ -113,8 +136,9 @@ class RemoteRewardModel:
 
     def score(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[dict[str, Any]]:
         """Sync `ascore`."""
-        if self._runner is None:
-            self._runner = LoopThread()
+        with self._runner_lock:  # callers in several threads (verl's executor) share one loop thread
+            if self._runner is None:
+                self._runner = LoopThread()
         # The pool's client belongs to the runner's loop; the extra seconds let wait_for fire first.
         return self._runner.run(self.ascore(prompts, completions, **kwargs), timeout=self.timeout + 30)
 

@@ -17,7 +17,7 @@ from .backends.base import JudgeBackend
 from .backends.registry import backend_class
 from .cache import JudgeCache, open_cache
 from .chat import ChatFormatter
-from .config import FALLBACK_RAISE, JudgeConfig
+from .config import BACKEND_FIELDS, FALLBACK_RAISE, JudgeConfig
 from .groups.pairing import ANCHOR, member_anchor
 from .groups.scorer import GroupScorer, group_metrics, is_groupwise
 from .pipeline import JudgePipeline
@@ -138,6 +138,24 @@ class GenerativeRewardModel:
             raise ValueError(f"lazy=True needs a judge that can be reloaded (a hub id, a path or 'default'), got {type(judge).__name__}")
         backend = None if lazy else load_backend(judge, config, tokenizer)
         return cls(backend, config, judge=judge, preset=preset, name=name)
+
+    def with_options(self, **changes: Any) -> "GenerativeRewardModel":
+        """Another reward model on the same loaded judge with some options changed (flat names, as in
+        `from_pretrained`): another mode, protocol, seed or rubric without loading the weights again.
+
+        Example:
+            >>> direct = GenerativeRewardModel.from_pretrained("default")     # doctest: +SKIP
+            >>> expected = direct.with_options(mode="expected", max_new_tokens=64)   # doctest: +SKIP
+        """
+        backend_changes = {k for k in changes if k in BACKEND_FIELDS}
+        if backend_changes:
+            raise ValueError(f"with_options changes how the judge is scored, not how it is loaded: "
+                             f"{sorted(backend_changes)} are backend options; build a new reward model for them")
+        config = self.config.replace(**changes)
+        if self._backend is None:
+            return GenerativeRewardModel(None, config, judge=self._judge_spec, preset=self.preset, name=self.__name__)
+        return GenerativeRewardModel(self._backend, config, judge=self._judge_spec, preset=self.preset,
+                                     name=self.__name__)
 
     @property
     def backend(self) -> JudgeBackend:

@@ -44,6 +44,25 @@ def _special_strings(tokenizer: Any) -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda s: (-len(s), s)))
 
 
+def special_ids(tokenizer: Any) -> frozenset[int]:
+    """The ids the tokenizer treats as control tokens (its special and special added tokens)."""
+    ids = set(tokenizer.all_special_ids or [])
+    ids.update(i for i, token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
+               if getattr(token, "special", False))
+    return frozenset(ids)
+
+
+def control_token_count(tokenizer: Any, ids: Sequence[int]) -> int:
+    """How many of ``ids`` are control tokens.
+
+    Example:
+        >>> control_token_count(tok, encode(tok, judge_input))   # doctest: +SKIP
+        5
+    """
+    specials = special_ids(tokenizer)
+    return sum(1 for i in ids if i in specials)
+
+
 def _overlaps(start: int, end: int, spans: Sequence[Span]) -> bool:
     return any(start < b and a < end for a, b in spans)
 
@@ -78,9 +97,7 @@ def encode_untrusted_as_text(tokenizer: Any, text: str, untrusted: Sequence[Span
     if not untrusted:
         return ids
     offsets = encoding["offset_mapping"]
-    specials = set(tokenizer.all_special_ids or [])
-    specials.update(i for i, token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
-                    if getattr(token, "special", False))
+    specials = special_ids(tokenizer)
     out: list[int] = []
     replaced = 0
     for token_id, (start, end) in zip(ids, offsets, strict=True):

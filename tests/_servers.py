@@ -37,12 +37,13 @@ def free_port() -> int:
 class ServerProcess:
     """A server subprocess; ``stop()`` (or the context manager) ends it with SIGTERM, then SIGKILL."""
 
-    def __init__(self, argv: Sequence[str], port: int, log: Path, health: str = "/health", startup_s: float = 180):
+    def __init__(self, argv: Sequence[str], port: int, log: Path, health: str = "/health", startup_s: float = 180,
+                 env: Optional[dict[str, str]] = None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._log_handle = log.open("w")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen(list(argv), stdout=self._log_handle, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + startup_s
         while time.monotonic() < deadline:
@@ -78,12 +79,15 @@ class ServerProcess:
         self.stop()
 
 
-def start_reward_server(tmp_path: Path, *extra: str, name: str = "serve") -> ServerProcess:
-    """`reward-judge serve` with the echo protocol on the embedded judge."""
+def start_reward_server(tmp_path: Path, *extra: str, name: str = "serve", protocol: Optional[dict] = None,
+                        options: Optional[Sequence[str]] = None, verbose: int = 0,
+                        env: Optional[dict[str, str]] = None) -> ServerProcess:
+    """`reward-judge serve` on the embedded judge: the echo protocol unless ``protocol``/``options`` say otherwise."""
     port = free_port()
-    argv = [sys.executable, "-m", "reward_judge.integrations.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, *extra]
-    return ServerProcess(argv, port, tmp_path / f"{name}-{port}.log")
+    argv = [sys.executable, "-m", "reward_judge.integrations.cli", *(["-" + "v" * verbose] if verbose else []),
+            "serve", "--host", "127.0.0.1", "--port", str(port), "--protocol", json.dumps(protocol or ECHO_PROTOCOL),
+            *(ECHO_OPTIONS if options is None else options), *extra]
+    return ServerProcess(argv, port, tmp_path / f"{name}-{port}.log", env=env)
 
 
 def metric(text: str, name: str) -> float:

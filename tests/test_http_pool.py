@@ -1,11 +1,11 @@
-"""Retry policy, URL lists and the OpenRLHF query split: the parts of serving that need no process."""
+"""Retry policy, URL lists and batcher limits: the parts of serving that need no process."""
 
 from __future__ import annotations
 
 import pytest
 
 from reward_judge.backends.http_pool import RetryPolicy, normalize_urls
-from reward_judge.integrations.server import MicroBatcher, completion_from_query
+from reward_judge.integrations.batcher import MicroBatcher
 
 
 def test_backoff_grows_is_capped_and_honours_retry_after():
@@ -30,12 +30,6 @@ def test_url_lists():
         normalize_urls("a:1")
     with pytest.raises(ValueError, match="at least one"):
         normalize_urls([])
-
-
-def test_openrlhf_query_is_split_into_the_response():
-    assert completion_from_query("Q: hi\nA: hello", "Q: hi\nA:") == " hello"
-    assert completion_from_query("whole text", "other prompt") == "whole text"
-    assert completion_from_query("whole text", None) == "whole text"
 
 
 @pytest.mark.parametrize("bad", [dict(max_batch_size=0), dict(max_queue=-1), dict(max_wait_ms=-5)])

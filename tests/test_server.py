@@ -1,4 +1,7 @@
-"""`reward-judge serve` as a real subprocess on 127.0.0.1: micro-batching, no mix-ups, overload, drain."""
+"""`reward-judge serve` as a real subprocess on 127.0.0.1: micro-batching, no mix-ups, overload, drain.
+
+The shared server requires an API key, as an exposed one should: every client here sends it.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,14 @@ from reward_judge.integrations.remote import RemoteRewardModel
 
 pytestmark = pytest.mark.slow
 
+KEY = "test-server-key-81c3"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    proc = start_reward_server(tmp_path_factory.mktemp("serve"), "--max-batch-size", "32", "--max-wait-ms", "100")
+    proc = start_reward_server(tmp_path_factory.mktemp("serve"), "--max-batch-size", "32", "--max-wait-ms", "100",
+                               env={"REWARD_JUDGE_API_KEY": KEY})
     yield proc
     proc.stop()
 
@@ -50,15 +57,15 @@ def _run_clients(url: str, clients: int, per_client: int, **remote_options) -> t
 
 
 def test_eight_clients_each_get_exactly_their_own_rewards(server):
-    before = httpx.get(server.url + "/metrics").text
-    answers, remotes = _run_clients(server.url, clients=8, per_client=25, timeout=300)
+    before = httpx.get(server.url + "/metrics", headers=AUTH).text
+    answers, remotes = _run_clients(server.url, clients=8, per_client=25, timeout=300, api_key=KEY)
     assert sorted(answers) == list(range(8))
     numbers = [n for c in answers.values() for n, _ in c]
     assert len(numbers) == 200 and len(set(numbers)) == 200  # none lost, none duplicated
     wrong = [(n, rewards) for c in answers.values() for n, rewards in c if rewards != [float(n)]]
     assert not wrong, f"rewards that are not their own request's: {wrong[:10]}"
     assert sum(r.stats["fallbacks"] for r in remotes) == 0
-    after = httpx.get(server.url + "/metrics").text
+    after = httpx.get(server.url + "/metrics", headers=AUTH).text
     assert metric(after, "reward_judge_rollouts_total") - metric(before, "reward_judge_rollouts_total") == 200
     batches = metric(after, "reward_judge_batches_total") - metric(before, "reward_judge_batches_total")
     assert batches < 200 and metric(after, "reward_judge_batch_size_max") > 1  # concurrency became batch size
@@ -67,24 +74,25 @@ def test_eight_clients_each_get_exactly_their_own_rewards(server):
 
 def test_native_score_returns_full_results_and_get_reward_follows_openrlhf(server):
     body = httpx.post(server.url + "/v1/score", json={"prompts": [echo_prompt(321), echo_prompt(654)],
-                                                      "completions": [ECHO_COMPLETION] * 2}, timeout=120).json()
+                                                      "completions": [ECHO_COMPLETION] * 2},
+                      headers=AUTH, timeout=120).json()
     assert [r["score"] for r in body["results"]] == [321, 654]
     assert all(r["ok"] and not r["fallback"] and r["raw"] for r in body["results"])
     prompt = echo_prompt(777)
     rewards = httpx.post(server.url + "/get_reward", json={"query": [prompt + ECHO_COMPLETION], "prompts": [prompt],
-                                                           "labels": [""]}, timeout=120).json()
+                                                           "labels": [""]}, headers=AUTH, timeout=120).json()
     assert rewards["rewards"] == [777.0] and rewards["extra_logs"]["judge_fallback"] == [0.0]
 
 
 def test_bad_requests_name_the_field(server):
-    r = httpx.post(server.url + "/v1/score", json={"prompts": ["a", "b"], "completions": ["x"]}, timeout=60)
+    r = httpx.post(server.url + "/v1/score", json={"prompts": ["a", "b"], "completions": ["x"]}, headers=AUTH, timeout=60)
     assert r.status_code == 422 and "same length" in r.text
-    r = httpx.post(server.url + "/v1/score", json={"prompts": "a", "completions": ["x"]}, timeout=60)
+    r = httpx.post(server.url + "/v1/score", json={"prompts": "a", "completions": ["x"]}, headers=AUTH, timeout=60)
     assert r.status_code == 422 and "prompts must be a list" in r.text
     # Bad rows found while rendering are the request's fault: 422 (clients do not retry it), neighbours unharmed.
-    r = httpx.post(server.url + "/v1/score", json={"prompts": [123], "completions": ["x"]}, timeout=60)
+    r = httpx.post(server.url + "/v1/score", json={"prompts": [123], "completions": ["x"]}, headers=AUTH, timeout=60)
     assert r.status_code == 422 and "prompts[0]" in r.text
-    r = httpx.post(server.url + "/get_reward", json={"query": "text"}, timeout=60)
+    r = httpx.post(server.url + "/get_reward", json={"query": "text"}, headers=AUTH, timeout=60)
     assert r.status_code == 422 and "query" in r.text
 
 
@@ -133,4 +141,4 @@ def test_shutdown_drains_requests_in_flight(tmp_path):
 
 def test_client_raises_on_rollouts_the_server_rejects(server):
     with pytest.raises(ValueError, match="prompts\\[0\\]"):
-        RemoteRewardModel(server.url, timeout=60)([123], ["x"])
+        RemoteRewardModel(server.url, timeout=60, api_key=KEY)([123], ["x"])

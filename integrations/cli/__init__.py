@@ -11,9 +11,10 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from . import best_of_n, cache, protocols, redteam, score, serve
+from . import best_of_n, cache, protocols, redteam, reward_file, score, serve
+from . import eval as eval_command  # the module is named after its subcommand; the alias keeps the builtin
 
-SUBCOMMANDS = (score, protocols, best_of_n, cache, serve, redteam)
+SUBCOMMANDS = (score, protocols, best_of_n, cache, serve, redteam, reward_file, eval_command)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -4,35 +4,95 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 from typing import Any
 
+from ..server_guard import API_KEY_ENV, DEFAULT_MAX_REQUEST_BYTES
 from .judge_options import add_judge_options, build_reward_model
 
 logger = logging.getLogger(__name__)
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="serve a judge over HTTP to many trainer processes")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-batch-size", type=int, default=64, help="rollouts per judge call")
-    parser.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits to fill")
-    parser.add_argument("--max-queue", type=int, default=1024, help="queued rollouts before answering 503")
-    parser.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with 503")
-    parser.add_argument("--get-reward-fallback", type=float, default=0.0,
-                        help="reward /get_reward sends when the judge gave no valid answer (flagged and counted)")
+    net = parser.add_argument_group("server")
+    net.add_argument("--host", default="127.0.0.1",
+                     help="bind address (default 127.0.0.1: this machine only; 0.0.0.0 exposes it: set --api-key)")
+    net.add_argument("--port", type=int, default=8000)
+    net.add_argument("--api-key", default=None,
+                     help=f"the key clients of this server must send, on every path but /health (Authorization: "
+                          f"Bearer KEY, or ?api_key=KEY in the URL for OpenRLHF); default ${API_KEY_ENV}, which keeps "
+                          f"it out of the process list. (--api-key-env names the judge backend's own key.)")
+    net.add_argument("--max-batch-size", type=int, default=64, help="rollouts per judge call")
+    net.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits to fill")
+    net.add_argument("--max-queue", type=int, default=1024, help="queued rollouts before answering 503 (busy)")
+    net.add_argument("--max-request-rows", type=int, default=None,
+                     help="rows one request may hold; more is answered 413 (default and upper bound: --max-queue)")
+    net.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                     help="largest request body in bytes; larger is answered 413")
+    net.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with 503")
+    net.add_argument("--get-reward-fallback", type=float, default=0.0,
+                     help="reward /get_reward sends when the judge gave no valid answer (flagged and counted)")
+    policy = parser.add_argument_group("policy prompts (/get_reward)")
+    policy.add_argument("--policy-template", default="auto",
+                        help="chat template family of the policy's prompts: auto (detect ChatML, Llama 3, [INST], "
+                             "Gemma by the header a prompt ends with), chatml, llama3, llama2 / mistral, gemma, or "
+                             "none (pass prompts as they are)")
+    policy.add_argument("--policy-tokenizer", default=None, metavar="PATH_OR_ID",
+                        help="the policy's tokenizer: its chat template picks the family, what it adds by itself "
+                             "(a default system message) is left out, its EOS/pad tokens are cut from responses")
+    net.add_argument("--log-judge-inputs", action="store_true",
+                     help="log the exact text the judge reads for every rollout, one JSON string per line "
+                          "(logger reward_judge.integrations.judge_input)")
     add_judge_options(parser)
     parser.set_defaults(func=run)
+
+
+def _policy_chat(args: argparse.Namespace) -> Any:
+    from ..policy_chat import PolicyChat
+
+    try:
+        if args.policy_tokenizer:
+            return PolicyChat.from_tokenizer(args.policy_tokenizer, template=args.policy_template)
+        return PolicyChat(args.policy_template)
+    except ValueError as exc:
+        raise SystemExit(f"{'--policy-tokenizer' if args.policy_tokenizer else '--policy-template'}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..batcher import judge_input_logger
     from ..server import create_app
 
+    # The server's own notes (start-up, which chat template the prompts were read with) show by default.
+    logging.getLogger("reward_judge.integrations").setLevel(min(logging.getLogger().level, logging.INFO))
+    if args.log_judge_inputs:
+        judge_input_logger.setLevel(logging.DEBUG)
+    if args.api_key is not None and not args.api_key.strip():
+        raise SystemExit("--api-key must not be empty")
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    policy = _policy_chat(args)
     rm = build_reward_model(args)
-    app = create_app(rm, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-                     retry_after_s=args.retry_after, get_reward_fallback=args.get_reward_fallback)
-    logger.info("serving %r on http://%s:%d", rm, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=60)
+    try:
+        app = create_app(rm, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                         max_queue=args.max_queue, retry_after_s=args.retry_after,
+                         get_reward_fallback=args.get_reward_fallback, api_key=api_key,
+                         max_request_rows=args.max_request_rows, max_request_bytes=args.max_request_bytes,
+                         policy_chat=policy)
+    except ValueError as exc:  # a bad limit: named as the flag the user typed
+        raise SystemExit(re.sub(r"\bmax_\w+", lambda m: "--" + m.group(0).replace("_", "-"), str(exc))) from None
+    if args.host not in LOOPBACK and api_key is None:
+        logger.warning("serving on %s without an API key: anyone who can reach port %d can use this judge "
+                       "(set --api-key or $%s)", args.host, args.port, API_KEY_ENV)
+    logger.info("serving %r on http://%s:%d (API key %s; policy prompts: %s)", rm, args.host, args.port,
+                "required" if api_key else "not required", policy.source or policy.template)
+    root = logging.getLogger().level
+    # -v shows uvicorn's access log; the guard has already taken the key out of every URL it prints
+    uvicorn_level = "debug" if root <= logging.DEBUG else "info" if root <= logging.INFO else "warning"
+    uvicorn.run(app, host=args.host, port=args.port, log_level=uvicorn_level, server_header=False,
+                timeout_graceful_shutdown=60)
     return 0

@@ -104,10 +104,9 @@ def verdict_line(protocol: "JudgeProtocol") -> str:
 
 
 def control_tokens(tokenizer: Any, ids: Sequence[int]) -> int:
-    specials = set(tokenizer.all_special_ids or [])
-    specials.update(i for i, t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
-                    if getattr(t, "special", False))
-    return sum(1 for i in ids if i in specials)
+    from ..special_tokens import control_token_count
+
+    return control_token_count(tokenizer, ids)
 
 
 def run_redteam(rm: "GenerativeRewardModel", prompts: Optional[list[dict[str, Any]]] = None,

@@ -161,7 +161,8 @@ class OpenAIBackend(JudgeBackend):
             probe = list(self.tokenizer("Hello", add_special_tokens=False)["input_ids"])
             try:
                 answer = await self.pool.post_json(COMPLETIONS, {"model": self.model, "prompt": probe, "max_tokens": 1,
-                                                                 "temperature": 0.0}, attempts=1)
+                                                                 "temperature": 0.0},
+                                                   attempts=len(self.pool.urls))  # each endpoint once
                 _choice_text(answer, COMPLETIONS)
                 self._prompt_format = "token_ids"
             except EndpointError as exc:
@@ -244,8 +245,20 @@ class OpenAIBackend(JudgeBackend):
 
         async def echoed(k: int) -> float:
             full = context.extend(candidates[k])
-            answer = await self._completion(full, dict(payload, echo=True), ids=context_ids + continuations[k])
-            return _echoed_continuation(answer, names[k], first, self.urls[0], self.top_logprobs)
+            top_k = self.top_logprobs
+            while True:
+                answer = await self._completion(full, dict(payload, echo=True, logprobs=top_k),
+                                                ids=context_ids + continuations[k])
+                try:
+                    return _echoed_continuation(answer, names[k], first, self.urls[0], top_k)
+                except OutsideTopK:
+                    # a server that reports echoed rows one position late has the token's log-probability
+                    # only in the previous row's top-k: ask again for a longer list (llama-cpp-python has no cap)
+                    if top_k >= MAX_ECHO_TOP_LOGPROBS:
+                        raise
+                    top_k = min(MAX_ECHO_TOP_LOGPROBS, top_k * 10)
+                    logger.info("answer %r is outside the echoed top-k: asking again with logprobs=%d",
+                                candidates[k], top_k)
 
         # one after the other: they share the context, which a server's prefix cache then computes once
         for k in missing:
@@ -337,6 +350,14 @@ def _distance(a: dict[str, float], b: Optional[dict[str, float]]) -> float:
     return sum(abs(a[t] - b[t]) for t in shared) / len(shared)
 
 
+MAX_ECHO_TOP_LOGPROBS = 2000
+"""Longest top-k list asked for when echoed log-probabilities sit one row late (see `OutsideTopK`)."""
+
+
+class OutsideTopK(EndpointError):
+    """An echoed answer token is missing from the only row that holds its log-probability."""
+
+
 def _echoed_continuation(answer: Any, names: Sequence[str], first: dict[str, float], url: str, top_k: int) -> float:
     """Sum of the prompt log-probabilities of the continuation ``names`` at the end of an echoed prompt."""
     block = _logprobs_block(answer)
@@ -364,7 +385,7 @@ def _echoed_continuation(answer: Any, names: Sequence[str], first: dict[str, flo
             row = tops[j - 1] or {}
             value = row.get(name)
             if value is None:
-                raise EndpointError(
+                raise OutsideTopK(
                     f"the judge server at {url} reports echoed log-probabilities one position late (llama-cpp-python), "
                     f"and answer token {name!r} is outside its top-{top_k} there: raise top_logprobs")
         if value is None:
