@@ -35,7 +35,7 @@ def transformers_serve(tmp_path_factory, judge_path):
 
 @pytest.fixture(scope="module")
 def local_judge():
-    return GenerativeRewardModel.from_pretrained("default", batch_size=1, mode="generate", **GREEDY)
+    return GenerativeRewardModel.from_pretrained("default", batch_size=1, **GREEDY)
 
 
 def test_rendered_text_matches_in_process_judge_under_greedy(transformers_serve, local_judge):
