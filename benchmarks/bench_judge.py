@@ -283,23 +283,45 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def run_mode(mode: str) -> Callable[[], tuple[int, float, str, Any]]:
         judge = GenerativeRewardModel(backend, rm.config.replace(mode=mode), judge=args.judge)
+        read_before: list[tuple[int, int, int]] = []
 
         def run() -> tuple[int, float, str, Any]:
+            read_before[:] = [read_counters()]
             results = judge.score(prompts, completions)
             raws = [r.raw for r in results]
             new = [len(tok(r, add_special_tokens=False)["input_ids"]) for r in raws] if mode != "direct" else [0] * n
             flops = executed_prefill_flops(encoded, 1, split_groups=mode == "direct")
             flops += sum(shape.flops(L, max(g - 1, 0), max(g - 1, 0)) for L, g in zip(input_tokens, new))
             tokens = sum(input_tokens) + sum(new)
+            note = ""
             if mode == "expected":
-                # the read of the answer slot: the judge input plus feedback plus marker, again
-                ctx = [encode(tok, i.extend(r, untrusted=True).extend(rm.protocol.answer_prefix))
-                       for i, r in zip(inputs, raws)]
-                flops += executed_prefill_flops(ctx, 1)
-                tokens += sum(len(c) for c in ctx)
+                flops_read, tokens_read, note = expected_read_cost(backend, read_before[0], inputs, raws, input_tokens, new)
+                flops += flops_read
+                tokens += tokens_read
             ok = sum(r.ok for r in results)
-            return n, flops, f"{ok}/{n} scored", (tokens, raws)
+            return n, flops, f"{ok}/{n} scored{note}", (tokens, raws)
         return run
+
+    def read_counters() -> tuple[int, int, int]:
+        return (getattr(backend, "onepass_rows", 0), getattr(backend, "onepass_tokens", 0),
+                getattr(backend, "second_pass_rows", 0))
+
+    def expected_read_cost(backend: Any, before: tuple[int, int, int], inputs: list, raws: list[str], lengths: list[int],
+                           new: list[int]) -> tuple[float, int, str]:
+        """(FLOPs, tokens, note) of reading the answer slot after the feedback, on top of the generation."""
+        from reward_judge.backends import GENERATE_ANSWER_LOGPROBS
+
+        if GENERATE_ANSWER_LOGPROBS not in backend.capabilities:
+            # two passes: the judge input plus feedback plus marker, prefilled again
+            ctx = [encode(tok, i.extend(r, untrusted=True).extend(rm.protocol.answer_prefix)) for i, r in zip(inputs, raws)]
+            return executed_prefill_flops(ctx, 1), sum(len(c) for c in ctx), ", second prefill"
+        rows, reran, second = (a - b for a, b in zip(read_counters(), before))
+        # one pass: only the context tokens the generation's cache lacks run again (each at about the
+        # position after the feedback), one logit row each row; rows that needed a second prefill are noted
+        position = sum(L + g for L, g in zip(lengths, new)) / max(len(lengths), 1)
+        flops = reran * shape.flops(int(position), 1, 0) + rows * shape.head_flops
+        return flops, reran, f", one pass: {reran} context tokens re-run for {rows} rows" + (
+            f", {second} rows with a second prefill" if second else "")
 
     def run_prometheus_eval() -> tuple[int, float, str, Any]:
         raise RuntimeError("prometheus-eval is not installed here")
