@@ -223,9 +223,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     shape = ModelShape.of(model)
     prompts, completions = make_rollouts(args.prompts, args.group)
     n = len(prompts)
-    texts = [rm.render(p, c) for p, c in zip(prompts, completions)]
-    add_special = rm.formatter.add_special_tokens
-    encoded = [tok(t, add_special_tokens=add_special)["input_ids"] for t in texts]
+    from reward_judge.judge_input import encode
+
+    inputs = [rm.request(p, c).input for p, c in zip(prompts, completions)]
+    encoded = [encode(tok, i) for i in inputs]
     input_tokens = [len(e) for e in encoded]
 
     print(f"judge {backend.identity} | {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params | {model_dtype} | "
@@ -281,7 +282,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def executed_prefill_flops(rows: list[list[int]], logits_per_row: int, split_groups: bool = True) -> float:
         """FLOPs of our prefill: the shared prefix once per batch, then each row's own tokens."""
-        from reward_judge.prefix_cache import plan_batches, shared_prefix_length
+        from reward_judge.backends.transformers.batching import plan_batches, shared_prefix_length
 
         total = 0.0
         for batch in plan_batches(rows, max_rows=backend.batch_size, max_tokens=backend.batch_tokens,
@@ -295,9 +296,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ours: dict[str, Any] = {}  # our modes' results, for the peers' comparisons
 
     def run_mode(mode: str) -> Callable[[], tuple[int, float, str, Any]]:
+        judge = GenerativeRewardModel(backend, rm.config.replace(mode=mode), judge=args.judge)
+
         def run() -> tuple[int, float, str, Any]:
-            rm.config.mode = mode
-            results = rm.score(prompts, completions)
+            results = judge.score(prompts, completions)
             ours[mode] = results
             raws = [r.raw for r in results]
             new = [len(tok(r, add_special_tokens=False)["input_ids"]) for r in raws] if mode != "direct" else [0] * n
@@ -306,8 +308,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             tokens = sum(input_tokens) + sum(new)
             if mode == "expected":
                 # the read of the answer slot: the judge input plus feedback plus marker, again
-                ctx = [tok(t + r + rm.protocol.answer_prefix, add_special_tokens=add_special)["input_ids"]
-                       for t, r in zip(texts, raws)]
+                ctx = [encode(tok, i.extend(r, untrusted=True).extend(rm.protocol.answer_prefix))
+                       for i, r in zip(inputs, raws)]
                 flops += executed_prefill_flops(ctx, 1)
                 tokens += sum(len(c) for c in ctx)
             ok = sum(r.ok for r in results)
@@ -404,14 +406,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\nshared-prefix KV reuse, direct mode, {total} rollouts per run (batch {args.batch_size}):")
         print("| group size | prompts | reuse off s | reuse on s | gain |")
         print("|---|---|---|---|---|")
-        rm.config.mode = "direct"
+        direct = GenerativeRewardModel(backend, rm.config.replace(mode="direct"), judge=args.judge)
         for g in sweep:
             ps, cs = make_rollouts(max(1, total // g), g)
             times = {}
             for on in (False, True):
                 backend.prefix_cache = on
                 start = time.perf_counter()
-                rm.score(ps, cs)
+                direct.score(ps, cs)
                 times[on] = time.perf_counter() - start
             backend.prefix_cache = True
             gain = times[False] / times[True]

@@ -47,8 +47,8 @@ def main() -> int:
     local_s = time.perf_counter() - started
 
     port = free_port()
-    argv = [sys.executable, "-m", "reward_judge.cli", "serve", "--judge", args.judge, "--port", str(port),
-            "--custom-protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, "--batch-size", str(args.batch_size),
+    argv = [sys.executable, "-m", "reward_judge.integrations.cli", "serve", "--judge", args.judge, "--port", str(port),
+            "--protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, "--batch-size", str(args.batch_size),
             "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
     log = Path(tempfile.mkdtemp(prefix="bench-server-")) / "serve.log"  # the server's output, kept out of the CWD
     with ServerProcess(argv, port, log) as server:

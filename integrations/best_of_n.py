@@ -132,15 +132,3 @@ def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_b
                 counts["unscored"] += sum(r is None for r in pick.rewards)
             bar.update(len(chunk))
     return counts
-
-
-def add_cli(subparsers: Any, judge_options: Any, command: Any) -> None:
-    """Register ``reward-judge best-of-n`` (the CLI module passes the command that runs it)."""
-    parser = subparsers.add_parser("best-of-n", help="rejection sampling: keep the best candidates of each prompt")
-    parser.add_argument("--input", required=True, help="JSONL: prompt, candidates (list), optional reference, rubric")
-    parser.add_argument("--output", required=True, help="JSONL: input fields + chosen, chosen_indices, rewards, scores, ok")
-    parser.add_argument("--n-best", type=int, default=1)
-    parser.add_argument("--chunk-size", type=int, default=16, help="prompts read and judged at a time")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    judge_options(parser)
-    parser.set_defaults(func=command)

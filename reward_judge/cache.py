@@ -1,10 +1,12 @@
 """Reward cache: an in-memory LRU in front of an optional SQLite file shared by processes.
 
-What is stored is the judge's *answer* for one exact judge input: the verdict fields and the raw
-output, keyed by a SHA-256 over the judge identity, the fully rendered judge input text (which
-already holds the protocol template, rubric, reference, prompt, completion and chat format), the
-protocol name and version, the scoring mode and the decoding settings. Rewards are recomputed from
-the cached verdict, so changing ``normalize`` or ``fallback`` never needs a new judge call.
+What is stored is the judge's *answer* for one exact judge input: the verdict fields, the raw output
+and, in the score-distribution modes, the answer distribution, keyed by a SHA-256 over the judge
+identity, the fully rendered judge input (its text, which already holds the protocol template,
+rubric, reference, prompt, completion and chat format, and which of its spans are untrusted), the
+protocol name and version, and what the scorer says changes its verdict (the scoring mode, the
+decoding settings, the attempts allowed). Every mode is cached the same way. Rewards are recomputed
+from the cached verdict, so changing ``normalize`` or ``fallback`` never needs a new judge call.
 
 The SQLite file runs in WAL mode: many readers and one writer at a time, writers wait (busy
 timeout) instead of failing, and every store is one transaction, so a process killed mid-write
@@ -28,7 +30,7 @@ from typing import Any, Mapping, Optional, Union
 logger = logging.getLogger(__name__)
 
 #: Bumped when the stored record layout changes; part of every key, so old rows simply miss.
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
@@ -39,19 +41,22 @@ CREATE TABLE IF NOT EXISTS judgments (
 """
 
 
-def cache_key(identity: str, text: str, protocol: str, protocol_version: str, mode: str,
-              params: Mapping[str, Any]) -> str:
+def cache_key(identity: str, judge_input: str, protocol: str, protocol_version: str,
+              scoring: Mapping[str, Any]) -> str:
     """The key of one judge request: everything that can change the judge's answer.
 
+    ``judge_input`` is `JudgeInput.key` (the rendered text and how it is tokenised); ``scoring`` is
+    what the scorer says changes its verdict (mode, decoding settings...).
+
     Example:
-        >>> k1 = cache_key("hf:judge", "Rate this.", "prometheus-v2", "1", "generate", {"max_new_tokens": 8})
-        >>> k2 = cache_key("hf:judge", "Rate this!", "prometheus-v2", "1", "generate", {"max_new_tokens": 8})
+        >>> k1 = cache_key("hf:judge", "Rate this.", "prometheus-v2", "1", {"mode": "generate", "max_new_tokens": 8})
+        >>> k2 = cache_key("hf:judge", "Rate this!", "prometheus-v2", "1", {"mode": "generate", "max_new_tokens": 8})
         >>> len(k1), k1 == k2
         (64, False)
     """
     payload = json.dumps(
         {"format": CACHE_FORMAT, "identity": identity, "protocol": protocol, "version": protocol_version,
-         "mode": mode, "params": dict(sorted(params.items())), "text": text},
+         "scoring": dict(sorted(scoring.items())), "input": judge_input},
         ensure_ascii=False, sort_keys=True, default=str,
     )
     # surrogatepass: a lone surrogate in a completion must still give a stable key, not a crash
@@ -197,6 +202,13 @@ class JudgeCache:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return removed
 
+    def span(self) -> tuple[Optional[float], Optional[float]]:
+        """(oldest, newest) store time in the file, as Unix times; ``(None, None)`` when empty or in memory."""
+        if self.path is None:
+            return None, None
+        with self._lock:
+            return tuple(self._connect().execute("SELECT MIN(created), MAX(created) FROM judgments").fetchone())  # type: ignore[return-value]
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
@@ -229,28 +241,3 @@ def open_cache(spec: Union[None, bool, str, os.PathLike, JudgeCache], memory_siz
     if spec is True:
         return JudgeCache(None, memory_size=memory_size)
     return JudgeCache(spec, memory_size=memory_size)
-
-
-# ------------------------------------------------------------------- command
-def cache_command(action: str, path: str) -> list[str]:
-    """``reward-judge cache stats|clear PATH``: the report lines the CLI prints."""
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"cache file {path!r} does not exist")
-    cache = JudgeCache(file, memory_size=0)
-    try:
-        if action == "stats":
-            conn = cache._connect()
-            rows, oldest, newest = conn.execute("SELECT COUNT(*), MIN(created), MAX(created) FROM judgments").fetchone()
-            info = cache.info()
-            lines = [f"path:       {file}", f"entries:    {rows}", f"file bytes: {info['file_bytes']}"]
-            if rows:
-                fmt = "%Y-%m-%d %H:%M:%S"
-                lines.append(f"oldest:     {time.strftime(fmt, time.gmtime(oldest))} UTC")
-                lines.append(f"newest:     {time.strftime(fmt, time.gmtime(newest))} UTC")
-            return lines
-        if action == "clear":
-            return [f"removed {cache.clear()} entries from {file}"]
-        raise SystemExit(f"cache action must be 'stats' or 'clear', got {action!r}")
-    finally:
-        cache.close()

@@ -1,206 +1,251 @@
-"""`JudgeConfig`: every option of a generative reward model, in one place."""
+"""`JudgeConfig`: the options of a generative reward model, with the backend's own options nested inside.
+
+Backend-agnostic options (protocol, scoring mode, decoding, rewarding, cache, input length) are fields
+of `JudgeConfig`; what only one backend understands (batch sizes and dtypes for transformers, URLs and
+timeouts for an HTTP server) lives in that backend's options class, in ``config.backend_options``.
+`JudgeConfig.build` takes every option as one flat keyword list, which is how ``from_pretrained`` and
+the command line pass them, and routes each to its place.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
+from .backends.registry import BACKEND_OPTIONS
 from .chat import CHAT_FORMATS
 from .normalize import NORMALIZATIONS
+from .options import check_choice, check_positive_int, check_positive_number, field_names, option
 from .protocols import JudgeProtocol
 from .rubric import RubricLike
 
 FALLBACK_RAISE = "raise"
 TRUNCATION_POLICIES = ("head_tail", "fail")
-BACKENDS = ("transformers", "openai")
 MODES = ("generate", "expected", "direct")
+
+
+def parse_fallback(text: str) -> Union[None, float, str]:
+    """``"none"`` -> None, ``"raise"``, or a number (command-line form of `JudgeConfig.fallback`)."""
+    if text.lower() in ("none", "null"):
+        return None
+    if text == FALLBACK_RAISE:
+        return FALLBACK_RAISE
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"fallback must be 'none', 'raise' or a number, got {text!r}") from None
+
+
+def parse_protocol(text: str) -> Union[str, JudgeProtocol]:
+    """A protocol name, or a JSON object of `CustomProtocol` fields (``{"template": ..., "answer_pattern": ...}``)."""
+    if not text.lstrip().startswith("{"):
+        return text
+    from .protocols import CustomProtocol
+
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"protocol must be a protocol name or a JSON object, got {text!r} ({exc.msg})") from None
+    if "range" in fields:
+        fields["range"] = tuple(fields["range"])
+    return CustomProtocol(**fields)
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"expected a JSON object, got {text!r} ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def parse_column(text: str) -> Optional[str]:
+    return None if text.lower() in ("none", "null", "") else text
 
 
 @dataclass
 class JudgeConfig:
     """Options of a `GenerativeRewardModel`. Presets fill in what a judge's model card uses; every
-    field given explicitly wins over the preset.
+    option given explicitly wins over the preset.
 
     Example:
-        >>> cfg = JudgeConfig(protocol="prometheus-v2", rubric="helpfulness", batch_size=16)
-        >>> cfg.replace(max_new_tokens=128).max_new_tokens
-        128
+        >>> cfg = JudgeConfig.build(protocol="prometheus-v2", rubric="helpfulness", batch_size=16)
+        >>> cfg.backend, cfg.backend_options.batch_size
+        ('transformers', 16)
+        >>> cfg.replace(max_new_tokens=128, batch_size=4).backend_options.batch_size
+        4
     """
 
     # ---------------------------------------------------------------- protocol
-    protocol: Union[str, JudgeProtocol, None] = None
-    """Judge protocol name (see `list_protocols`) or a protocol object; ``None`` takes the preset's."""
-    protocol_options: dict[str, Any] = field(default_factory=dict)
-    """Protocol options such as ``{"message_split": "user"}``; presets use them to copy a card."""
-    reference_protocol: Optional[str] = None
-    """Protocol used for rows that carry a reference answer (MT-Bench/Ko-Bench: the math prompt)."""
-    rubric: RubricLike = None
-    """Default rubric: a `Rubric`, a built-in name, a YAML/JSON path or rubric text."""
-    chat_format: str = "template"
-    """``"template"`` (the tokenizer's chat template), ``"llama2"``, ``"mistral"`` or ``"raw"``."""
+    protocol: Union[str, JudgeProtocol, None] = option(
+        None, "Judge protocol name (see `reward-judge protocols`), a protocol object, or (command line) a JSON "
+        "object of CustomProtocol fields; None takes the judge preset's.", parse=parse_protocol)
+    protocol_options: dict[str, Any] = option(
+        help="Protocol options such as {\"message_split\": \"user\"}; presets use them to copy a card.",
+        parse=parse_json_object, default_factory=dict)
+    reference_protocol: Optional[str] = option(
+        None, "Protocol used for rows that carry a reference answer (MT-Bench/Ko-Bench: the math prompt).")
+    rubric: RubricLike = option(None, "Default rubric: a Rubric, a built-in name, a YAML/JSON path or rubric text.",
+                                parse=str)
+    chat_format: str = option(
+        "template", "'template' (the tokenizer's chat template), 'llama2', 'mistral' or 'raw'.", choices=CHAT_FORMATS)
 
     # ----------------------------------------------------------------- scoring
-    mode: str = "generate"
-    """How a score is read. ``"generate"``: the judge writes its feedback and the score is parsed
-    (the cards' way). ``"expected"``: after the feedback the answer marker (``[RESULT] ``,
-    ``Rating: [[``) is ensured and the judge's probability over the valid answers is read; the score
-    is the probability-weighted mean (continuous, never a parse failure). ``"direct"``: no feedback,
-    the marker is placed right after the prompt and the distribution read in one forward pass."""
+    mode: str = option(
+        "generate",
+        "How a score is read. 'generate': the judge writes its feedback and the score is parsed (the cards' way). "
+        "'expected': after the feedback the answer marker ('[RESULT] ', 'Rating: [[') is ensured and the judge's "
+        "probability over the valid answers is read; the score is the probability-weighted mean. 'direct': no "
+        "feedback, the marker follows the prompt and the distribution is read in one forward pass.", choices=MODES)
 
     # ---------------------------------------------------------------- decoding
-    batch_size: int = 8
-    """Judge inputs per forward batch."""
-    batch_tokens: Optional[int] = None
-    """Cap on padded tokens per batch (rows x longest row), for long or uneven inputs; ``None``: rows only."""
-    prefix_cache: bool = True
-    """Compute the prompt prefix shared by a batch's rows (rollouts of one prompt) once and reuse its KV cache."""
-    max_new_tokens: int = 512
-    """Upper bound on the judge's answer length in tokens."""
-    do_sample: bool = False
-    """Sample the judge's answer (``False``: greedy, reproducible rewards)."""
-    temperature: float = 1.0
-    """Sampling temperature (used when ``do_sample`` and for retries)."""
-    top_p: float = 1.0
-    """Nucleus sampling mass."""
-    top_k: Optional[int] = None
-    """Top-k sampling cut-off (``None``: off)."""
-    repetition_penalty: float = 1.0
-    """Repetition penalty, 1.0 is off (Prometheus cards use 1.03)."""
-    seed: int = 0
-    """Base seed for sampled judging; retry ``k`` uses ``seed + k``."""
+    max_new_tokens: int = option(512, "Upper bound on the judge's answer length in tokens.")
+    do_sample: bool = option(False, "Sample the judge's answer (False: greedy, reproducible rewards).")
+    temperature: float = option(1.0, "Sampling temperature (used when do_sample, and for retries when set).")
+    top_p: float = option(1.0, "Nucleus sampling mass.")
+    top_k: Optional[int] = option(None, "Top-k sampling cut-off (None: off).")
+    repetition_penalty: float = option(1.0, "Repetition penalty, 1.0 is off (Prometheus cards use 1.03).")
+    seed: int = option(0, "Base seed for sampled judging; retry k uses seed + k.")
 
-    # ------------------------------------------------------------------ loading
-    dtype: Optional[str] = "auto"
-    """Weights dtype: ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"``."""
-    device: Optional[str] = None
-    """Device to move the judge to (``None``: CUDA when available, else CPU)."""
-    device_map: Any = None
-    """Passed to ``from_pretrained`` (e.g. ``"auto"`` to shard a large judge over GPUs)."""
-    load_in_4bit: bool = False
-    """Load the judge in 4-bit with bitsandbytes (GPU only)."""
-    load_in_8bit: bool = False
-    """Load the judge in 8-bit with bitsandbytes (GPU only)."""
-    adapter: Optional[str] = None
-    """PEFT adapter id or path applied on top of the judge (or of ``base_model``)."""
-    base_model: Optional[str] = None
-    """Base model an adapter is loaded onto (presets fill it in for LoRA judges)."""
-    tokenizer: Optional[str] = None
-    """Tokenizer id or path when it differs from the judge's."""
-    revision: Optional[str] = None
-    """Hub revision of the judge."""
-    trust_remote_code: bool = False
-    """Passed to transformers."""
+    # ------------------------------------------------------------- judge model
+    tokenizer: Optional[str] = option(None, "Tokenizer id or path when it differs from the judge's.")
+    revision: Optional[str] = option(None, "Hub revision of the judge.")
+    trust_remote_code: bool = option(False, "Passed to transformers when loading the judge or its tokenizer.")
 
-    # ------------------------------------------------------------ judge server
-    backend: str = "transformers"
-    """``"transformers"`` (judge runs in this process) or ``"openai"`` (an OpenAI-compatible server)."""
-    base_url: Union[str, list[str], None] = None
-    """Judge server URL(s) for ``backend="openai"``; several are load-balanced with failover."""
-    model: Optional[str] = None
-    """Model name the server knows the judge by (``None``: the judge id)."""
-    api_key_env: Optional[str] = "OPENAI_API_KEY"
-    """Environment variable holding the server's API key (sent only when set)."""
-    openai_endpoint: str = "completions"
-    """``"completions"`` (rendered judge text, exact chat formatting) or ``"chat"`` (server applies its template)."""
-    request_timeout: float = 120.0
-    """Seconds one judge request may take before it is retried."""
-    max_retries: int = 3
-    """Retries of a failed judge request (connection errors, 429, 5xx), over all URLs."""
-    max_concurrency: int = 32
-    """Judge requests in flight at once."""
-    logprobs: bool = False
-    """Check at start-up that the server returns token logprobs (score-distribution modes need them)."""
+    # ----------------------------------------------------------------- backend
+    backend: str = option("transformers", "Where the judge runs: 'transformers' (in this process) or 'openai' "
+                          "(an OpenAI-compatible server).", choices=tuple(BACKEND_OPTIONS))
+    backend_options: Any = option(
+        None, "The backend's own options (TransformersOptions, OpenAIOptions); given as flat keyword arguments.",
+        cli=False)
 
     # --------------------------------------------------------------- rewarding
-    normalize: Union[str, Callable[[float], float]] = "linear"
-    """``"linear"`` ([0, 1]), ``"centered"`` ([-1, 1]), ``"none"`` (raw score) or a callable."""
-    max_attempts: int = 2
-    """Times the judge is asked before the fallback applies (retries sample with a new seed)."""
-    retry_temperature: float = 0.7
-    """Temperature of retries (retries always sample, so they can differ from the first answer)."""
-    fallback: Union[None, float, str] = None
-    """Reward when no valid answer is obtained: ``None`` (TRL drops the sample), a number, or ``"raise"``."""
+    normalize: Union[str, Callable[[float], float]] = option(
+        "linear", "'linear' ([0, 1]), 'centered' ([-1, 1]), 'none' (raw score) or (Python) a callable.",
+        choices=NORMALIZATIONS)
+    max_attempts: int = option(2, "Times the judge is asked before the fallback applies (retries sample with a new seed).")
+    retry_temperature: float = option(0.7, "Temperature of retries (retries always sample, so they can differ).")
+    fallback: Union[None, float, str] = option(
+        None, "Reward when no valid answer is obtained: none (TRL drops the sample), a number, or 'raise'.",
+        parse=parse_fallback)
 
     # ------------------------------------------------------------ trainer glue
-    reference_column: Optional[str] = "reference"
-    """Dataset column (TRL reward kwarg) holding the reference answer; ``None`` ignores references."""
-    rubric_column: Optional[str] = "rubric"
-    """Dataset column holding a per-row rubric; ``None`` always uses the model's rubric."""
-    log_feedback: bool = True
-    """Send the judge's feedback to TRL's completions table (``log_extra``) and its counters to ``log_metric``."""
+    reference_column: Optional[str] = option(
+        "reference", "Dataset column (TRL reward kwarg) holding the reference answer; none ignores references.",
+        parse=parse_column)
+    rubric_column: Optional[str] = option(
+        "rubric", "Dataset column holding a per-row rubric; none always uses the model's rubric.", parse=parse_column)
+    log_feedback: bool = option(
+        True, "Send the judge's feedback to TRL's completions table (log_extra) and its counters to log_metric.")
 
     # ------------------------------------------------------------- reliability
-    cache: Any = None
-    """Reward cache: ``None`` off, ``True`` in memory, a file path (SQLite, shared by processes) or a `JudgeCache`."""
-    cache_sampled: bool = False
-    """Also cache sampled judging (``do_sample=True``); off because a cached draw repeats instead of resampling."""
-    cache_memory_size: int = 100_000
-    """Entries kept in the in-memory LRU in front of the cache file."""
-    max_input_tokens: Optional[int] = None
-    """Longest judge input in tokens; ``None``: the judge's context length minus ``max_new_tokens`` when known."""
-    truncation: str = "head_tail"
-    """Over-long inputs: ``"head_tail"`` keeps the response's head and tail around a marker; ``"fail"`` skips
-    the judge and counts a failure. The rubric and answer-format instructions are never cut."""
+    cache: Any = option(
+        None, "Reward cache: None off, True in memory, a file path (SQLite, shared by processes) or a JudgeCache.",
+        parse=str)
+    cache_sampled: bool = option(
+        False, "Also cache sampled judging (do_sample=True); off because a cached draw repeats instead of resampling.")
+    cache_memory_size: int = option(100_000, "Entries kept in the in-memory LRU in front of the cache file.")
+    max_input_tokens: Optional[int] = option(
+        None, "Longest judge input in tokens; None: the judge's context length minus max_new_tokens when known.")
+    truncation: str = option(
+        "head_tail", "Over-long inputs: 'head_tail' keeps the response's head and tail around a marker; 'fail' skips "
+        "the judge and counts a failure. The rubric and answer-format instructions are never cut.",
+        choices=TRUNCATION_POLICIES)
 
     def __post_init__(self) -> None:
+        check_choice("backend", self.backend, tuple(BACKEND_OPTIONS))
+        expected = BACKEND_OPTIONS[self.backend]
+        if self.backend_options is None:
+            self.backend_options = expected()
+        elif not isinstance(self.backend_options, expected):
+            raise ValueError(f"backend={self.backend!r} takes {expected.__name__} as backend_options, "
+                             f"got {type(self.backend_options).__name__}")
         self.validate()
 
+    # ------------------------------------------------------------- building
+    @classmethod
+    def build(cls, **options: Any) -> "JudgeConfig":
+        """A config from flat options: each name is a `JudgeConfig` field or a field of the backend's options.
+
+        An option that belongs to another backend, or to none, is an error naming it.
+        """
+        core, backend_fields = split_options(options)
+        backend = core.get("backend", "transformers")
+        check_choice("backend", backend, tuple(BACKEND_OPTIONS))
+        core["backend_options"] = BACKEND_OPTIONS[backend](**backend_fields)
+        return cls(**core)
+
     def replace(self, **changes: Any) -> "JudgeConfig":
-        return dataclasses.replace(self, **changes)
+        """A copy with some options changed (flat names, as in `build`)."""
+        core, backend_fields = split_options(changes, backend=changes.get("backend", self.backend))
+        if "backend" in core and core["backend"] != self.backend:
+            options = BACKEND_OPTIONS[core["backend"]](**backend_fields)
+        else:
+            options = dataclasses.replace(self.backend_options, **backend_fields)
+        core["backend_options"] = options
+        return dataclasses.replace(self, **core)
+
+    def options(self) -> dict[str, Any]:
+        """Every option as one flat mapping (the inverse of `build`)."""
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "backend_options"}
+        flat.update({f.name: getattr(self.backend_options, f.name) for f in dataclasses.fields(self.backend_options)})
+        return flat
 
     def validate(self) -> None:
-        for name in ("batch_size", "max_new_tokens", "max_attempts"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode={self.mode!r} is not one of {MODES}")
-        if self.batch_tokens is not None and (isinstance(self.batch_tokens, bool) or not isinstance(self.batch_tokens, int)
-                                              or self.batch_tokens < 1):
-            raise ValueError(f"batch_tokens must be a positive integer or None, got {self.batch_tokens!r}")
-        for name in ("temperature", "retry_temperature"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
+        for name in ("max_new_tokens", "max_attempts"):
+            check_positive_int(name, getattr(self, name))
+        check_choice("mode", self.mode, MODES)
+        for name in ("temperature", "retry_temperature", "repetition_penalty"):
+            check_positive_number(name, getattr(self, name))
+        if isinstance(self.top_p, bool) or not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
-        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
-            raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
-        if not isinstance(self.repetition_penalty, (int, float)) or self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be a positive number, got {self.repetition_penalty!r}")
-        if self.chat_format not in CHAT_FORMATS:
-            raise ValueError(f"chat_format={self.chat_format!r} is not one of {CHAT_FORMATS}")
+        check_positive_int("top_k", self.top_k, allow_none=True)
+        check_choice("chat_format", self.chat_format, CHAT_FORMATS)
         if not callable(self.normalize) and self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize={self.normalize!r} is not one of {NORMALIZATIONS} or a callable")
         if self.fallback is not None and self.fallback != FALLBACK_RAISE:
             if isinstance(self.fallback, bool) or not isinstance(self.fallback, (int, float)):
                 raise ValueError(f"fallback must be None, a number or 'raise', got {self.fallback!r}")
-        if self.load_in_4bit and self.load_in_8bit:
-            raise ValueError("load_in_4bit and load_in_8bit are exclusive; got both True")
-        if isinstance(self.cache_memory_size, bool) or not isinstance(self.cache_memory_size, int) or self.cache_memory_size < 0:
-            raise ValueError(f"cache_memory_size must be a non-negative integer, got {self.cache_memory_size!r}")
+        check_positive_int("cache_memory_size", self.cache_memory_size, allow_zero=True)
         if self.cache is not None and not isinstance(self.cache, (bool, str, os.PathLike)) \
                 and type(self.cache).__name__ != "JudgeCache":
             raise ValueError(f"cache must be None, True, a file path or a JudgeCache, got {self.cache!r}")
-        if self.max_input_tokens is not None and (isinstance(self.max_input_tokens, bool)
-                                                  or not isinstance(self.max_input_tokens, int) or self.max_input_tokens < 1):
-            raise ValueError(f"max_input_tokens must be a positive integer or None, got {self.max_input_tokens!r}")
-        if self.truncation not in TRUNCATION_POLICIES:
-            raise ValueError(f"truncation={self.truncation!r} is not one of {TRUNCATION_POLICIES}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not one of {BACKENDS}")
-        if self.openai_endpoint not in ("completions", "chat"):
-            raise ValueError(f"openai_endpoint={self.openai_endpoint!r} is not 'completions' or 'chat'")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ValueError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
-        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be a positive integer, got {self.max_concurrency!r}")
-        if not isinstance(self.request_timeout, (int, float)) or self.request_timeout <= 0:
-            raise ValueError(f"request_timeout must be a positive number of seconds, got {self.request_timeout!r}")
+        check_positive_int("max_input_tokens", self.max_input_tokens, allow_none=True)
+        check_choice("truncation", self.truncation, TRUNCATION_POLICIES)
         if not isinstance(self.protocol_options, dict):
             raise ValueError(f"protocol_options must be a dict, got {self.protocol_options!r}")
 
 
-CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(JudgeConfig))
+CONFIG_FIELDS = field_names(JudgeConfig) - {"backend_options"}
+#: Every option name any backend understands, mapped to the backends that have it.
+BACKEND_FIELDS: dict[str, tuple[str, ...]] = {}
+for _name, _options in BACKEND_OPTIONS.items():
+    for _field in field_names(_options):
+        BACKEND_FIELDS[_field] = BACKEND_FIELDS.get(_field, ()) + (_name,)
+
+
+def split_options(options: dict[str, Any], backend: Optional[str] = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(core options, backend options) from one flat mapping; unknown names raise ``TypeError``."""
+    backend = backend or options.get("backend", "transformers")
+    core, backend_fields = {}, {}
+    for name, value in options.items():
+        if name in CONFIG_FIELDS:
+            core[name] = value
+        elif name in BACKEND_FIELDS:
+            owners = BACKEND_FIELDS[name]
+            if backend not in owners:
+                raise TypeError(f"option {name}={value!r} belongs to backend {' / '.join(map(repr, owners))}, "
+                                f"but backend={backend!r}")
+            backend_fields[name] = value
+        else:
+            known = sorted(CONFIG_FIELDS | set(BACKEND_FIELDS))
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"unknown option {name!r} (= {value!r}){hint} Valid options: {', '.join(known)}")
+    return core, backend_fields

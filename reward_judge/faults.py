@@ -1,8 +1,12 @@
 """Fault injection around a real judge backend, to test failure handling without an accelerator.
 
+Both helpers wrap or extend a real backend (they never patch its methods), so everything they do not
+inject runs the real judge.
+
 Example:
-    >>> rm = GenerativeRewardModel.from_pretrained("default")                 # doctest: +SKIP
-    >>> inject_oom(rm.backend, max_batch=2)   # batches above 2 raise torch.cuda.OutOfMemoryError  # doctest: +SKIP
+    >>> rm = GenerativeRewardModel.from_pretrained("default")                  # doctest: +SKIP
+    >>> oom = OutOfMemoryAbove(rm.backend, max_batch=2)   # batches above 2 raise OutOfMemoryError  # doctest: +SKIP
+    >>> flaky = FailingBackend(rm.backend, poison="CRASH")                      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -10,27 +14,30 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .backends.base import GenerationParams, JudgeBackend
+from .backends.transformers.backend import TransformersBackend
+from .judge_input import JudgeInput
 
 
-def inject_oom(backend: Any, max_batch: int) -> list[int]:
-    """Make ``backend.generate_batch`` raise ``torch.cuda.OutOfMemoryError`` for batches above ``max_batch``.
+class OutOfMemoryAbove(TransformersBackend):
+    """A transformers backend on the same loaded weights whose batches above ``max_batch`` run out of memory.
 
-    Smaller batches run the real model. Returns the list of batch sizes that were refused, which
-    the caller can inspect. ``max_batch=0`` makes every batch fail, even single inputs.
+    Smaller batches run the real model; ``refused`` lists the sizes of the batches that raised
+    ``torch.cuda.OutOfMemoryError``. ``max_batch=0`` makes every batch fail, even single inputs.
     """
-    import torch
 
-    real = backend.generate_batch
-    refused: list[int] = []
+    def __init__(self, real: TransformersBackend, max_batch: int, *, batch_size: int | None = None):
+        super().__init__(real.model, real.tokenizer, batch_size=batch_size or real.batch_size, identity=real.identity,
+                         batch_tokens=real.batch_tokens, prefix_cache=real.prefix_cache)
+        self.max_batch = max_batch
+        self.refused: list[int] = []
 
-    def generate_batch(batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
-        if len(batch) > max_batch:
-            refused.append(len(batch))
-            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected: batch of {len(batch)} > {max_batch})")
-        return real(batch, params)
+    def generate_batch(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
+        import torch
 
-    backend.generate_batch = generate_batch
-    return refused
+        if len(batch) > self.max_batch:
+            self.refused.append(len(batch))
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected: batch of {len(batch)} > {self.max_batch})")
+        return super().generate_batch(batch, params)
 
 
 class FailingBackend(JudgeBackend):
@@ -43,13 +50,32 @@ class FailingBackend(JudgeBackend):
     def __init__(self, inner: JudgeBackend, poison: str):
         self.inner = inner
         self.poison = poison
+        self.name = inner.name
         self.tokenizer = inner.tokenizer
         self.identity = inner.identity
-        self.context_length = getattr(inner, "context_length", None)
+        self.context_length = inner.context_length
+        self.applies_chat_template = inner.applies_chat_template
         self.calls = 0
 
-    def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.inner.capabilities
+
+    def _check(self, inputs: Sequence[JudgeInput]) -> None:
         self.calls += 1
-        if any(self.poison in t for t in texts):
+        if any(self.poison in i.text for i in inputs):
             raise RuntimeError(f"injected failure: an input contains {self.poison!r}")
-        return self.inner.generate(texts, params, add_special_tokens=add_special_tokens)
+
+    def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        self._check(inputs)
+        return self.inner.generate(inputs, params)
+
+    def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
+        self._check(contexts)
+        return self.inner.answer_logprobs(contexts, candidates)
+
+    def ensure(self, capability: str, mode: str) -> None:
+        self.inner.ensure(capability, mode)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -150,23 +150,25 @@ def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **optio
     """The `JudgeConfig` for a judge: its preset's card defaults, overridden by what the caller passed.
 
     An explicit ``protocol`` different from the preset's drops the preset's protocol options, its
-    reference protocol and its scoring mode (they belong to the card's protocol); with
-    ``backend="openai"`` a preset's mode is dropped too unless ``mode`` is passed. Prometheus-style protocols without any
-    rubric get the built-in ``helpfulness`` rubric (logged).
+    reference protocol and its scoring mode (they belong to the card's protocol). Preset options of a
+    backend other than the chosen one (batch sizes of the in-process backend when the judge runs
+    behind a server) are left out. Prometheus-style protocols without any rubric get the built-in
+    ``helpfulness`` rubric (logged).
 
     Example:
         >>> config, preset = resolve_config("GAIR/autoj-13b", max_new_tokens=64)
         >>> config.protocol, config.chat_format, config.max_new_tokens
         ('autoj-single', 'llama2', 64)
     """
-    from .config import CONFIG_FIELDS, JudgeConfig
+    from .config import BACKEND_FIELDS, JudgeConfig, split_options
     from .protocols import get_protocol
 
-    unknown = sorted(set(options) - CONFIG_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown option(s) {unknown} for from_pretrained; valid options: {sorted(CONFIG_FIELDS)}")
+    backend = options.get("backend", "transformers")
+    split_options(options, backend=backend)  # unknown or misplaced options are named before anything else
     preset = find_preset(judge)
     settings: dict[str, Any] = dict(preset.options) if preset else {}
+    for key in [k for k in settings if k in BACKEND_FIELDS and backend not in BACKEND_FIELDS[k]]:
+        logger.info("preset option %s=%r does not apply to backend %r", key, settings.pop(key), backend)
     if protocol is not None:
         preset_protocol = settings.get("protocol")
         if preset_protocol is None or get_protocol(protocol).name != get_protocol(preset_protocol).name:
@@ -179,12 +181,8 @@ def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **optio
         settings["rubric"] = rubric
     if "protocol_options" in options and "protocol_options" in settings:
         options = dict(options, protocol_options={**settings["protocol_options"], **options["protocol_options"]})
-    if options.get("backend", settings.get("backend")) == "openai" and "mode" not in options:
-        # a preset's distribution mode reads token probabilities in process; over HTTP the cards'
-        # generate mode is used unless the caller asks for another
-        settings.pop("mode", None)
     settings.update(options)
-    config = JudgeConfig(**settings)
+    config = JudgeConfig.build(**settings)
     chosen = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
     if chosen.uses_rubric and config.rubric is None:
         config.rubric = "helpfulness"

@@ -73,3 +73,4 @@ class JudgeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+

@@ -81,8 +81,8 @@ class ServerProcess:
 def start_reward_server(tmp_path: Path, *extra: str, name: str = "serve") -> ServerProcess:
     """`reward-judge serve` with the echo protocol on the embedded judge."""
     port = free_port()
-    argv = [sys.executable, "-m", "reward_judge.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--custom-protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, *extra]
+    argv = [sys.executable, "-m", "reward_judge.integrations.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, *extra]
     return ServerProcess(argv, port, tmp_path / f"{name}-{port}.log")
 
 

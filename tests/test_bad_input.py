@@ -82,14 +82,21 @@ def test_rubric_without_score_descriptions(judge_backend):
 ])
 def test_invalid_option_values(judge_backend, option, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        JudgeConfig(**{option: value})
+        JudgeConfig.build(**{option: value})
     with pytest.raises(ValueError, match=re.escape(message)):
         GenerativeRewardModel.from_pretrained(judge_backend, protocol="autoj-single", **{option: value})
 
 
 def test_unknown_option_is_named(judge_backend):
-    with pytest.raises(TypeError, match=r"unknown option\(s\) \['batchsize'\] for from_pretrained"):
+    with pytest.raises(TypeError, match=r"unknown option 'batchsize' \(= 4\); did you mean 'batch_size'\?"):
         GenerativeRewardModel.from_pretrained(judge_backend, batchsize=4)
+
+
+def test_option_of_another_backend_is_named():
+    with pytest.raises(TypeError, match=r"option base_url='http://x' belongs to backend 'openai', but backend='transformers'"):
+        GenerativeRewardModel.from_pretrained("default", base_url="http://x")
+    with pytest.raises(TypeError, match=r"option batch_size=4 belongs to backend 'transformers', but backend='openai'"):
+        JudgeConfig.build(backend="openai", base_url="http://x", batch_size=4)
 
 
 def test_empty_completions_are_judged_not_crashed(rm):

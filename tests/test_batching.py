@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from reward_judge import GenerativeRewardModel
 from reward_judge.backends.base import GenerationParams, JudgeBackend
-from reward_judge.prefix_cache import MIN_SHARED_PREFIX, common_prefix_length, plan_batches, shared_prefix_length
+from reward_judge.judge_input import JudgeInput
+from reward_judge.backends.continuations import common_prefix_length
+from reward_judge.backends.transformers.batching import MIN_SHARED_PREFIX, plan_batches, shared_prefix_length
 
 rows_strategy = st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=40), min_size=0, max_size=30)
 
@@ -80,12 +82,12 @@ def test_token_budget_and_prefix_reuse_do_not_change_scores(judge):
 @pytest.mark.slow
 def test_generate_with_prefix_reuse_equals_plain_batches(judge):
     rm = with_config(judge, mode="generate", max_attempts=1)
-    texts = [rm.render(p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
+    inputs = [rm.request(p, c).input for p, c in zip(PROMPTS, COMPLETIONS)]
     params = GenerationParams(max_new_tokens=12)
-    reused = rm.backend.generate(texts, params, add_special_tokens=False)
+    reused = rm.backend.generate(inputs, params)
     rm.backend.prefix_cache = False
     try:
-        plain = rm.backend.generate(texts, params, add_special_tokens=False)
+        plain = rm.backend.generate(inputs, params)
     finally:
         rm.backend.prefix_cache = True
     assert reused == plain
@@ -107,26 +109,42 @@ class OutOfMemoryAbove(JudgeBackend):
     def __init__(self, inner: JudgeBackend, limit: int):
         self.inner, self.limit = inner, limit
         self.tokenizer, self.identity = inner.tokenizer, inner.identity
+        self.calls: list[int] = []
 
-    def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
-        self._check(len(texts))
-        return self.inner.generate(texts, params, add_special_tokens=add_special_tokens)
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.inner.capabilities
 
-    def answer_logprobs(self, contexts, candidates, *, add_special_tokens):
+    def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        self._check(len(inputs))
+        return self.inner.generate(inputs, params)
+
+    def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         self._check(len(contexts))
-        return self.inner.answer_logprobs(contexts, candidates, add_special_tokens=add_special_tokens)
+        return self.inner.answer_logprobs(contexts, candidates)
 
     def _check(self, n: int) -> None:
+        self.calls.append(n)
         if n > self.limit:
             raise RuntimeError(f"CUDA out of memory: tried to judge {n} inputs at once")
 
 
 @pytest.mark.slow
-def test_backend_failure_becomes_counted_fallback(judge):
-    rm = GenerativeRewardModel(OutOfMemoryAbove(judge.backend, limit=2), judge.config.replace(fallback=0.0), judge="default")
+def test_direct_mode_isolates_a_failing_call_like_generate(judge):
+    """A call that fails is split until it succeeds: every rollout keeps its own distribution."""
+    backend = OutOfMemoryAbove(judge.backend, limit=2)
+    rm = GenerativeRewardModel(backend, judge.config.replace(fallback=0.0), judge="default")
+    results = rm.score(PROMPTS[:3], COMPLETIONS[:3])
+    assert all(r.ok and r.distribution for r in results)
+    assert backend.calls == [3, 1, 2] and rm.stats.backend_errors == 0
+    assert [r.score for r in results] == pytest.approx([r.score for r in judge.score(PROMPTS[:3], COMPLETIONS[:3])], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_backend_failure_is_counted_per_input_in_direct_mode(judge):
+    rm = GenerativeRewardModel(OutOfMemoryAbove(judge.backend, limit=0), judge.config.replace(fallback=0.0,
+                               max_attempts=1), judge="default")
     results = rm.score(PROMPTS[:3], COMPLETIONS[:3])
     assert all(r.fallback and not r.ok and r.reward == 0.0 for r in results)
     assert "out of memory" in results[0].error
-    assert rm.stats.backend_errors == 1 and rm.stats.fallbacks == 3
-    ok = rm.score(PROMPTS[:2], COMPLETIONS[:2])
-    assert all(r.ok and r.distribution for r in ok)
+    assert rm.stats.backend_errors == 3 and rm.stats.fallbacks == 3 and rm.stats.judge_requests == 3

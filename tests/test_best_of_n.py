@@ -66,7 +66,7 @@ def test_file_is_streamed_in_chunks(tmp_path, grading_judge):
 def test_cli_best_of_n(tmp_path):
     source, target = tmp_path / "cands.jsonl", tmp_path / "best.jsonl"
     source.write_text(json.dumps({"prompt": "What is 2+2?", "candidates": ["4", "5", "four"]}) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "reward_judge.cli", "best-of-n", "--judge", "default", "--input",
+    proc = subprocess.run([sys.executable, "-m", "reward_judge.integrations.cli", "best-of-n", "--judge", "default", "--input",
                            str(source), "--output", str(target), "--n-best", "2", "--max-new-tokens", "8",
                            "--max-attempts", "1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -76,6 +76,6 @@ def test_cli_best_of_n(tmp_path):
     assert "chose 2 of each candidate list for 1 prompts" in proc.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "candidates": "not a list"}\n')
-    proc = subprocess.run([sys.executable, "-m", "reward_judge.cli", "best-of-n", "--input", str(bad), "--output",
+    proc = subprocess.run([sys.executable, "-m", "reward_judge.integrations.cli", "best-of-n", "--input", str(bad), "--output",
                            str(target)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "bad.jsonl:1: each line needs 'prompt' and a list 'candidates'" in proc.stderr

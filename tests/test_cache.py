@@ -75,25 +75,23 @@ def test_failures_are_not_cached(make_rm):
 
 def test_every_field_changes_the_key(make_rm):
     rm = make_rm()
-    base = dict(identity=rm.backend.identity, text=rm.render("Q", "A"), protocol=DIGIT.name,
-                protocol_version=DIGIT.version, mode="generate",
-                params=rm.generation_params(0).cache_fields())
+    base = dict(identity=rm.backend.identity, judge_input=rm.request("Q", "A").input.key, protocol=DIGIT.name,
+                protocol_version=DIGIT.version, scoring=rm.scorer.cache_fields())
     key = cache_key(**base)
     assert cache_key(**base) == key  # identical requests hit
     changed = {
         "identity": "hf:another-judge|adapter:lora",
-        "text": rm.render("Q", "A2"),
+        "judge_input": rm.request("Q", "A2").input.key,
         "protocol": "other",
         "protocol_version": "2",
-        "mode": "distribution",
-        "params": GenerationParams(max_new_tokens=5).cache_fields(),
+        "scoring": dict(rm.scorer.cache_fields(), mode="direct"),
     }
     for field, value in changed.items():
         assert cache_key(**dict(base, **{field: value})) != key, field
     sampled = GenerationParams(max_new_tokens=4, do_sample=True, temperature=0.7, seed=0)
     for field, value in dict(temperature=0.9, top_p=0.5, top_k=5, seed=1, repetition_penalty=1.03).items():
         other = GenerationParams(**{**sampled.__dict__, field: value})
-        assert cache_key(**dict(base, params=other.cache_fields())) != cache_key(**dict(base, params=sampled.cache_fields())), field
+        assert cache_key(**dict(base, scoring=other.cache_fields())) != cache_key(**dict(base, scoring=sampled.cache_fields())), field
 
 
 def test_rendered_fields_each_change_the_judge_input(make_rm):
@@ -129,12 +127,12 @@ def test_cache_cli_stats_and_clear(tmp_path):
     for i in range(3):
         cache.put(str(i), {"score": i})
     cache.close()
-    run = lambda *a: subprocess.run([sys.executable, "-m", "reward_judge.cli", "cache", *a, str(path)],
+    run = lambda *a: subprocess.run([sys.executable, "-m", "reward_judge.integrations.cli", "cache", *a, str(path)],
                                     capture_output=True, text=True, check=True).stdout
     assert "entries:    3" in run("stats")
     assert "removed 3 entries" in run("clear")
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM judgments").fetchone()[0] == 0
-    missing = subprocess.run([sys.executable, "-m", "reward_judge.cli", "cache", "stats", str(tmp_path / "no.sqlite")],
+    missing = subprocess.run([sys.executable, "-m", "reward_judge.integrations.cli", "cache", "stats", str(tmp_path / "no.sqlite")],
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
 

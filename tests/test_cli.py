@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reward_judge.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "reward_judge.integrations.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -46,3 +46,43 @@ def test_protocols_listing():
     for name in ("prometheus-v1", "prometheus-v2-relative", "autoj-pairwise-zh", "kobench-math", "mtbench-pair",
                  "GAIR/autoj-13b", "heegyu/ko-prometheus-8b-lora-0708", "davidkim205/keval-2-9b"):
         assert name in proc.stdout
+
+
+def test_every_judge_option_of_the_config_is_on_the_command_line():
+    """The judge flags are generated from JudgeConfig and the backends' option classes: none is missing."""
+    import dataclasses
+
+    from reward_judge.backends.registry import BACKEND_OPTIONS
+    from reward_judge.config import JudgeConfig
+    from reward_judge.integrations.cli import make_parser
+
+    parser = make_parser()
+    score = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "score")[1]
+    flags = {option for action in score._actions for option in action.option_strings}
+    expected = {f.name for f in dataclasses.fields(JudgeConfig) if f.name != "backend_options"}
+    for options in BACKEND_OPTIONS.values():
+        expected |= {f.name for f in dataclasses.fields(options)}
+    missing = sorted(name for name in expected if "--" + name.replace("_", "-") not in flags)
+    assert missing == []
+    # each flag carries its field's documentation and choices
+    mode = next(a for a in score._actions if "--mode" in a.option_strings)
+    assert mode.choices == ["generate", "expected", "direct"] and "probability" in mode.help
+
+
+def test_command_line_values_become_config_options():
+    from reward_judge.integrations.cli import make_parser
+    from reward_judge.integrations.cli.judge_options import judge_option_values
+
+    args = make_parser().parse_args([
+        "score", "--input", "x", "--output", "y", "--fallback", "none", "--mode", "expected", "--no-prefix-cache",
+        "--base-url", "http://a:1", "--base-url", "http://b:2", "--protocol", '{"custom_name": "c", "template": '
+        '"{instruction} {response}", "answer_pattern": "(\\\\d)", "range": [1, 5]}', "--max-input-tokens", "300"])
+    values = judge_option_values(args)
+    assert values["mode"] == "expected" and values["prefix_cache"] is False and values["max_input_tokens"] == 300
+    assert values["base_url"] == ["http://a:1", "http://b:2"]
+    assert values["protocol"].name == "c" and values["protocol"].score_range == (1, 5)
+    assert values["fallback"] is None and "dtype" not in values  # given flags only: presets keep the rest
+    proc = run_cli("score", "--input", "examples/rollouts.jsonl", "--output", "/dev/null", "--fallback", "maybe")
+    assert proc.returncode != 0 and "--fallback: fallback must be 'none', 'raise' or a number, got 'maybe'" in proc.stderr
+    proc = run_cli("score", "--input", "examples/rollouts.jsonl", "--output", "/dev/null", "--mode", "fast")
+    assert proc.returncode != 0 and "invalid choice: 'fast'" in proc.stderr

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from reward_judge import GenerativeRewardModel, JudgeConfig, JudgeFailure, JudgeResult
+from reward_judge.scoring import generation_params
 from tests.conftest import GRADE_PROTOCOL
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", "Name the capital of France.", "Name the capital of France."]
@@ -74,19 +75,10 @@ def test_trl_signature_ignores_unknown_columns_and_uses_reference(grading_judge,
     rewards = grading_judge(prompts=PROMPTS[:2], completions=COMPLETIONS[:2], completion_ids=[[1], [2]],
                             trainer_state=None, some_dataset_column=["x", "y"])
     assert len(rewards) == 2 and all(r is None or isinstance(r, float) for r in rewards)
-    seen = []
-    original = default_judge._prepare
-
-    def spy(prompt, completion, reference, rubric, completion_b, index):
-        seen.append(reference)
-        return original(prompt, completion, reference, rubric, completion_b, index)
-
-    default_judge._prepare = spy
-    try:
-        default_judge(prompts=["Q1", "Q2"], completions=["A1", "A2"], reference=["R1", "R2"])
-    finally:
-        del default_judge._prepare
-    assert seen == ["R1", "R2"]
+    results = default_judge.score(["Q1", "Q2"], ["A1", "A2"], reference=["R1", "R2"])
+    rewards = default_judge(prompts=["Q1", "Q2"], completions=["A1", "A2"], reference=["R1", "R2"])
+    assert rewards == [r.reward for r in results]  # the reference column reached the judge input
+    assert "R1" in default_judge.render("Q1", "A1", reference="R1") != default_judge.render("Q1", "A1")
 
 
 def test_duplicates_are_judged_once(grading_judge):
@@ -114,8 +106,8 @@ def test_fallback_constant_and_raise(default_judge):
 def test_retries_sample_with_new_seeds(default_judge):
     rm = GenerativeRewardModel(default_judge.backend, JudgeConfig(protocol="prometheus-v2", rubric="helpfulness",
                                                                   max_new_tokens=4, max_attempts=3), judge="default")
-    assert rm.generation_params(0).do_sample is False
-    retry = rm.generation_params(2)
+    assert generation_params(rm.config, 0).do_sample is False
+    retry = generation_params(rm.config, 2)
     assert retry.do_sample and retry.seed == rm.config.seed + 2 and retry.temperature == rm.config.retry_temperature
     result = rm.score(["Say hi."], ["Hi!"])[0]
     assert result.attempts == 3 and rm.stats.retries == 2

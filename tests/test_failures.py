@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from reward_judge.backends.transformers import TransformersBackend
-from reward_judge.faults import FailingBackend, inject_oom
+from reward_judge import GenerativeRewardModel
+from reward_judge.faults import FailingBackend, OutOfMemoryAbove
+from reward_judge.scoring import generation_params
 from reward_judge.protocols import CustomProtocol
 from reward_judge.reward_model import JudgeFailure
 from reward_judge.truncation import MARKER
@@ -18,27 +19,23 @@ COMPLETIONS = ["4", "Blue.", "Hi!", "6"]
 NEVER = CustomProtocol(custom_name="never", template=DIGIT.template, answer_pattern=r"(ZZZ\d)", range=(1, 9))
 
 
-def _fresh_backend(shared, batch_size):
-    """A second backend object on the same loaded weights, so fault injection stays local to a test."""
-    return TransformersBackend(shared.model, shared.tokenizer, batch_size=batch_size, identity=shared.identity)
+def on_backend(rm, backend):
+    """The same reward model on another backend (the real judge weights, wrapped for fault injection)."""
+    return GenerativeRewardModel(backend, rm.config, judge="default")
 
 
 def test_oom_splits_batches_down_to_single_samples(judge_backend, make_rm):
-    backend = _fresh_backend(judge_backend, batch_size=4)
-    refused = inject_oom(backend, max_batch=1)
-    rm = make_rm(max_attempts=1)
-    rm._backend = backend
+    backend = OutOfMemoryAbove(judge_backend, max_batch=1, batch_size=4)
+    rm = on_backend(make_rm(max_attempts=1), backend)
     results = rm.score(PROMPTS, COMPLETIONS)
-    assert refused == [4, 2, 2] and backend.oom_splits == 3
+    assert backend.refused == [4, 2, 2] and backend.oom_splits == 3
     assert len(results) == 4 and all(r.ok for r in results), [r.error for r in results]
     assert rm.stats.backend_errors == 0
 
 
 def test_oom_on_a_single_sample_fails_only_that_call_gracefully(judge_backend, make_rm):
-    backend = _fresh_backend(judge_backend, batch_size=2)
-    inject_oom(backend, max_batch=0)  # even one sample does not fit
-    rm = make_rm(max_attempts=1, fallback=0.0)
-    rm._backend = backend
+    backend = OutOfMemoryAbove(judge_backend, max_batch=0, batch_size=2)  # even one sample does not fit
+    rm = on_backend(make_rm(max_attempts=1, fallback=0.0), backend)
     results = rm.score(PROMPTS[:2], COMPLETIONS[:2])
     assert len(results) == 2
     for r in results:
@@ -49,8 +46,7 @@ def test_oom_on_a_single_sample_fails_only_that_call_gracefully(judge_backend, m
 
 def test_backend_exception_never_loses_other_results(judge_backend, make_rm):
     flaky = FailingBackend(judge_backend, poison="CRASH")
-    rm = make_rm(max_attempts=1)
-    rm._backend = flaky
+    rm = on_backend(make_rm(max_attempts=1), flaky)
     completions = ["4", "CRASH here", "Hi!", "6"]
     results = rm.score(PROMPTS, completions)
     assert len(results) == 4
@@ -69,7 +65,7 @@ def test_unparseable_answers_are_retried_then_fall_back(make_rm):
     assert "ZZZ" in result.error  # the error names the pattern that was not found
     assert rm.stats.retries == 2 and rm.stats.parse_failures == 3 and rm.stats.fallbacks == 1
     # the retries sample with new seeds, so they are real second chances
-    assert rm.generation_params(1).do_sample and rm.generation_params(2).seed != rm.generation_params(1).seed
+    assert generation_params(rm.config, 1).do_sample and generation_params(rm.config, 2).seed != generation_params(rm.config, 1).seed
 
     strict = make_rm(protocol=NEVER, max_attempts=1, fallback="raise")
     with pytest.raises(JudgeFailure, match=r"1 of 1 rollouts got no valid judge answer") as info:

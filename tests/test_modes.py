@@ -10,8 +10,9 @@ import pytest
 
 from reward_judge import GenerativeRewardModel, get_protocol
 from reward_judge.config import JudgeConfig
-from reward_judge.distribution import AnswerSpace, answer_suffix
-from reward_judge.modes import answer_context
+from reward_judge.judge_input import JudgeInput
+from reward_judge.scoring import generation_params
+from reward_judge.scoring.answers import AnswerSpace, answer_context, answer_suffix
 from reward_judge.protocols.custom import CustomProtocol
 
 pytestmark = pytest.mark.slow
@@ -98,9 +99,8 @@ def test_direct_argmax_is_the_greedy_answer(judge):
     """The most probable answer is the one the judge writes greedily at the same slot."""
     protocol = get_protocol("prometheus-v2")
     results = judge.score(PROMPTS, COMPLETIONS)
-    texts = [judge.render(p, c) + protocol.answer_prefix for p, c in zip(PROMPTS, COMPLETIONS)]
-    greedy = judge.backend.generate(texts, judge.generation_params(0).__class__(max_new_tokens=1),
-                                    add_special_tokens=False)
+    inputs = [judge.request(p, c).input.extend(protocol.answer_prefix) for p, c in zip(PROMPTS, COMPLETIONS)]
+    greedy = judge.backend.generate(inputs, generation_params(judge.config.replace(max_new_tokens=1)))
     checked = 0
     for r, g in zip(results, greedy):
         if g.strip() in r.distribution:
@@ -142,10 +142,10 @@ def test_batched_equals_one_by_one(judge, mode):
 
 def test_generate_mode_batched_equals_one_by_one(judge):
     rm = with_config(judge, mode="generate", max_attempts=1)
-    texts = [rm.render(p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
-    params = rm.generation_params(0)
-    batched = rm.backend.generate(texts, params, add_special_tokens=False)
-    single = [rm.backend.generate([t], params, add_special_tokens=False)[0] for t in texts]
+    inputs = [rm.request(p, c).input for p, c in zip(PROMPTS, COMPLETIONS)]
+    params = generation_params(rm.config)
+    batched = rm.backend.generate(inputs, params)
+    single = [rm.backend.generate([i], params)[0] for i in inputs]
     assert batched == single
     results = rm.score(PROMPTS, COMPLETIONS)
     assert [r.raw for r in results] == batched
@@ -164,11 +164,15 @@ def test_pairwise_direct_gives_winner_distribution(judge):
 
 def test_answer_context_cuts_at_the_judges_marker_or_appends_it():
     p = get_protocol("prometheus-v2")
-    assert answer_context("IN", "Fine. [RESULT] 5 and more", p) == ("INFine. [RESULT] ", "Fine. ", True)
-    assert answer_context("IN", "Fine.  ", p) == ("INFine. [RESULT] ", "Fine.", False)
-    assert answer_context("IN", "", p) == ("IN[RESULT] ", "", False)
+    context, kept, written = answer_context(JudgeInput("IN"), "Fine. [RESULT] 5 and more", p)
+    assert (context.text, kept, written) == ("INFine. [RESULT] ", "Fine. ", True)
+    assert context.untrusted_text() == ["Fine. "]  # the judge's feedback may quote the completion: untrusted
+    context, kept, written = answer_context(JudgeInput("IN"), "Fine.  ", p)
+    assert (context.text, kept, written) == ("INFine. [RESULT] ", "Fine.", False)
+    context, kept, written = answer_context(JudgeInput("IN"), "", p)
+    assert (context.text, kept, written, context.untrusted) == ("IN[RESULT] ", "", False, ())
     m = get_protocol("mtbench-single")
-    assert answer_context("IN", "Short.", m)[0] == "INShort.\nRating: [["
+    assert answer_context(JudgeInput("IN"), "Short.", m)[0].text == "INShort.\nRating: [["
     assert answer_suffix(m) == "]]"
 
 

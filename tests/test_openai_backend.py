@@ -14,7 +14,7 @@ from reward_judge.embedded import embedded_judge_path
 pytestmark = pytest.mark.slow
 
 ECHO = CustomProtocol(custom_name="echo", template="{instruction}{response}", answer_pattern=r"(\d+)", range=(0, 999))
-GREEDY = dict(max_new_tokens=8, max_attempts=1)
+GREEDY = dict(max_new_tokens=8, max_attempts=1, mode="generate")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_parsed_scores_and_chat_endpoint(transformers_serve, local_judge):
     assert remote([echo_prompt(n) for n in (314, 271)], [ECHO_COMPLETION] * 2) == [314.0, 271.0]
     # Chat messages to /v1/chat/completions: the server applies the same chat template as the local judge.
     chat = GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url,
-                                                 openai_endpoint="chat", **GREEDY)
+                                                 endpoint="chat", **GREEDY)
     assert [r.raw for r in chat.score(["What is 2+2?"], ["4"])] == [r.raw for r in local_judge.score(["What is 2+2?"], ["4"])]
 
 
@@ -101,9 +101,22 @@ def test_no_server_is_a_counted_backend_failure(judge_path):
     assert remote.stats.backend_errors == 1 and remote.stats.fallbacks == 1
 
 
-def test_server_without_logprobs_is_refused_at_start_up(transformers_serve):
-    with pytest.raises(LogprobsUnsupported, match="logprobs"):
-        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url, logprobs=True)
+def test_mode_the_server_cannot_serve_is_refused_at_construction(transformers_serve):
+    # `transformers serve` rejects logprobs: the preset's distribution mode is refused, naming backend and mode
+    with pytest.raises(LogprobsUnsupported, match=r"backend 'openai' cannot serve mode='direct'.*logprobs"):
+        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url)
+    # the chat endpoint has no answer slot: refused before any request is sent
+    with pytest.raises(ValueError, match=r"backend 'openai' cannot serve mode='expected'"):
+        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url,
+                                              endpoint="chat", mode="expected")
+
+
+def test_mode_the_backend_cannot_serve_is_refused_before_loading():
+    # the chat endpoint declares no answer log-probabilities: refused without a server or weights
+    with pytest.raises(ValueError, match=r"backend 'openai' cannot serve mode='direct': it cannot read answer "
+                                         r"log-probabilities \(it can: generate\); use mode='generate'"):
+        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url="http://127.0.0.1:9",
+                                              endpoint="chat")
 
 
 def test_bad_backend_options_name_the_value():
@@ -113,5 +126,5 @@ def test_bad_backend_options_name_the_value():
         GenerativeRewardModel.from_pretrained("default", backend="openai")
     with pytest.raises(ValueError, match="http://"):
         GenerativeRewardModel.from_pretrained("default", backend="openai", base_url="127.0.0.1:8000")
-    with pytest.raises(ValueError, match="openai_endpoint='grpc'"):
-        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url="http://x", openai_endpoint="grpc")
+    with pytest.raises(ValueError, match="endpoint='grpc'"):
+        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url="http://x", endpoint="grpc")

@@ -133,3 +133,57 @@ def test_parse_never_raises_on_odd_input():
         for text in ["\ud800 [RESULT] 3", "Rating: [[1e309]]", "[RESULT] " + "9" * 400, "\x00\x01", None]:
             verdict = protocol.parse(text)  # type: ignore[arg-type]
             assert verdict.score is None or protocol.score_range[0] <= verdict.score <= protocol.score_range[1]
+
+
+# prometheus-eval's own parser tests (libs/prometheus-eval/tests/test_parser.py): every case agrees.
+PROMETHEUS_EVAL_ABSOLUTE = [
+    ("Excellent. [RESULT] 5 out of 5", 5), ("Poor performance. [RESULT] score of 1", 1), ("Good job. [Result] 3", 3),
+    ("Needs improvement. [Result] Score: 2", 2), ("Well done. [Result] Result: 4", 4), ("Average. [Result] 4/5", 4),
+    ("Excellent. [Result] 5 out of 5", 5), ("Poor performance. [Result] score of 1", 1), ("Good job. (Score 5)", 5),
+    ("Good job. [Score 4]", 4), ("Good job. score: 3", 3), ("Good job. Score: 3", 3), ("Good job. score of 1", 1),
+    ("Good job. [RESULT] (5)", 5),
+    ("The score is definitely not 3.", None), ("I rate this a perfect 10!", None), ("Score: 2.5", None),
+    ("Result: A", None), ("", None),
+]
+PROMETHEUS_EVAL_RELATIVE = [
+    ("Response A is better. [RESULT] A", "A"), ("Prefer Response B. [RESULT] B", "B"),
+    ("Feedback: Both responses are similar... [Response B]", "B"),
+    ("Feedback: Both responses are clear... [Result] Response B", "B"),
+    ("Feedback: Both responses are clear... Response B Response A", None),
+    ("Feedback: Both responses are clear... [RESULT: B]", "B"), ("Feedback: Both responses are clear... [Result: B]", "B"),
+    ("Feedback: Both responses are clear...Response A. [RESULT] B", "B"),
+    ("After careful consideration, I select Response B.", None), ("Both responses have their merits.", None),
+    ("Response C is clearly superior.", None),
+    ("The better response is obviously B... or is it A? It's hard to decide.", None), ("", None),
+]
+
+
+@pytest.mark.parametrize("name", ["prometheus-v1", "prometheus-v2"])
+@pytest.mark.parametrize("text,score", PROMETHEUS_EVAL_ABSOLUTE)
+def test_agrees_with_prometheus_eval_absolute_cases(name, text, score):
+    assert get_protocol(name).parse(text).score == score
+
+
+@pytest.mark.parametrize("text,winner", PROMETHEUS_EVAL_RELATIVE)
+def test_agrees_with_prometheus_eval_relative_cases(text, winner):
+    assert get_protocol("prometheus-v2-relative").parse(text).winner == winner
+
+
+@pytest.mark.parametrize("text", [
+    "The response is close to the Reference Answer (Score 5) but misses the second step. [RESULT] 3",
+    "Unlike the Reference Answer (Score 5), it never explains why.\nOverall it is weak.",
+    "It deserves a score of 4 since it is clear, though the ending is abrupt.",
+    "Good. [RESULT] 3 or 4",
+    "Good. [RESULT] 3-4",
+    "Score: 3 or 4",
+])
+def test_traps_stay_traps(text):
+    verdict = get_protocol("prometheus-v2").parse(text)
+    # a quoted "(Score 5)" or an inline "score of 4" is not the verdict, and two scores are no verdict
+    assert verdict.score in (None, 3) and (verdict.score is None or text.endswith("[RESULT] 3"))
+
+
+@pytest.mark.parametrize("text", ["Both are fine. [RESULT] A or B", "Tough call. [RESULT] A/B",
+                                  "Response B is clearer than [Response A] in places, overall equal."])
+def test_relative_traps_stay_traps(text):
+    assert get_protocol("prometheus-v2-relative").parse(text).winner is None

@@ -36,7 +36,7 @@ def with_template(tokenizer, name: str):
 @pytest.mark.parametrize("judge_id", SEED_IDS)
 def test_every_seed_judge_has_a_preset_that_configures(judge_id):
     preset = get_preset(judge_id)
-    config = JudgeConfig(**preset.options)
+    config = JudgeConfig.build(**preset.options)
     protocol = get_protocol(config.protocol, **config.protocol_options)
     assert protocol.name in {"prometheus-v1", "prometheus-v2", "kobench-single", "autoj-single"}
     # local folders named like a known judge get the same preset
@@ -176,7 +176,7 @@ def test_resolve_config_overrides_presets():
     config, _ = resolve_config("nayohan/llama3-8b-it-prometheus-ko", protocol_options={"end_with_space": True})
     assert config.protocol_options == {"message_split": "task-as-system", "end_with_space": True}
     config, _ = resolve_config("heegyu/ko-prometheus-8b-lora-0708", rubric="ko-coding")
-    assert (config.rubric, config.adapter, config.base_model) == (
+    assert (config.rubric, config.backend_options.adapter, config.backend_options.base_model) == (
         "ko-coding", "heegyu/ko-prometheus-8b-lora-0708", "MLP-KTLim/llama-3-Korean-Bllossom-8B")
     # an unknown judge gets no preset; a rubric protocol without rubric gets 'helpfulness'
     config, preset = resolve_config("my-org/unknown-judge", protocol="prometheus-v2")

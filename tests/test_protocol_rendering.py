@@ -108,7 +108,12 @@ def test_prometheus_v2(reference):
 def test_prometheus_v2_relative(reference):
     expected = PROMETHEUS_REL
     if reference is None:
-        expected = expected.replace(", a reference answer,", "", 1).replace("###Reference Answer:\n{reference_answer}\n\n", "")
+        # the sheet quotes the official no-reference first sentence (comma after the parenthesis kept)
+        sentence = re.search(r"Without reference: the first sentence becomes `(.+?)`", SHEET, re.DOTALL).group(1)
+        first = expected.split("\n")[1]
+        expected = expected.replace(first, " ".join(sentence.split()), 1).replace(
+            "###Reference Answer:\n{reference_answer}\n\n", "")
+        assert "Response B), and an evaluation criteria are given." in expected
     expected = fill(expected, instruction=INSTRUCTION, response_A=RESPONSE, response_B=RESPONSE_B,
                     reference_answer=reference or "", rubric="[" + RUBRIC.criteria + "]")
     messages = get_protocol("prometheus-v2-relative").render(

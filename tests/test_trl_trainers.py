@@ -76,13 +76,13 @@ def test_grpo_with_reference_column(tmp_path, tokenizer, default_judge):
                                                                      max_new_tokens=4, max_attempts=1, fallback=0.0),
                                   judge="default", name="prometheus-judge")
     seen: list = []
-    original = judge._prepare
+    original = judge.renderer.render
 
-    def record(prompt, completion, reference, rubric, completion_b, index):
-        seen.append((prompt, reference))
-        return original(prompt, completion, reference, rubric, completion_b, index)
+    def record(prompt, completion, *, reference=None, rubric=None, completion_b=None, index=None):
+        seen.append((prompt, reference))  # what the rendering stage received, per rollout
+        return original(prompt, completion, reference=reference, rubric=rubric, completion_b=completion_b, index=index)
 
-    judge._prepare = record
+    judge.renderer.render = record
     dataset = Dataset.from_dict({"prompt": PROMPTS * 2, "reference": ["4", "red", "hello", "Paris"] * 2})
     args = GRPOConfig(num_generations=4, max_completion_length=8, **common_args(tmp_path))
     trainer = GRPOTrainer(model=tiny_policy(tokenizer), processing_class=tokenizer, reward_funcs=[judge], args=args,

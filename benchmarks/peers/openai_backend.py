@@ -20,8 +20,10 @@ def run_openai_mode(inputs: PeerInputs, server: LlamaCppServer, mode: str) -> Pe
     """Score every rollout through our OpenAI backend in ``mode`` against ``server``."""
     from reward_judge import GenerativeRewardModel
 
+    # llama_cpp.server runs one request at a time: the last of the rollouts sent together waits for all the
+    # others, so the timeout is the whole run's, not one request's (a retry would time work twice).
     options = dict(inputs.judge_options, backend="openai", base_url=server.url, mode=mode, protocol=inputs.protocol,
-                   max_new_tokens=inputs.feedback_tokens, max_attempts=1)
+                   max_new_tokens=inputs.feedback_tokens, max_attempts=1, request_timeout=3600.0)
     for local_only in ("device", "dtype", "batch_size"):  # transformers-backend options
         options.pop(local_only, None)
     try:
@@ -51,7 +53,8 @@ def run_openai_mode(inputs: PeerInputs, server: LlamaCppServer, mode: str) -> Pe
         if ours is not None:
             same = sum((a.raw or "") == (b.raw or "") for a, b in zip(results, ours, strict=True))
             details["identical_to_generate"] = same
-            note += f"; {same}/{n} outputs identical to our in-process generate"
+            note += (f"; {same}/{n} outputs identical to our in-process generate (llama_cpp.server applies its "
+                     "default repeat_penalty 1.1 to requests that set none)")
         tokens = inputs.input_tokens + inputs.count_tokens([r.raw for r in results])
     else:
         tokens = sum(len(c) for c in inputs.contexts)

@@ -1,7 +1,20 @@
-"""Judge backends: where judge inference runs."""
+"""Judge backends: where judge inference runs (`TransformersBackend` in process, `OpenAIBackend` over HTTP)."""
 
-from .base import GenerationParams, JudgeBackend
-from .transformers import TransformersBackend
-from .openai import OpenAIBackend
+from __future__ import annotations
 
-__all__ = ["GenerationParams", "JudgeBackend", "OpenAIBackend", "TransformersBackend"]
+from typing import Any
+
+from .base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend
+from .registry import BACKEND_OPTIONS, backend_class
+
+__all__ = ["ANSWER_LOGPROBS", "BACKEND_OPTIONS", "GENERATE", "GenerationParams", "JudgeBackend", "OpenAIBackend",
+           "TransformersBackend", "backend_class"]
+
+
+def __getattr__(name: str) -> Any:
+    # The backend classes load on first use, so reading options or the registry imports no framework.
+    if name == "TransformersBackend":
+        return backend_class("transformers")
+    if name == "OpenAIBackend":
+        return backend_class("openai")
+    raise AttributeError(name)

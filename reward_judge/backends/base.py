@@ -1,10 +1,17 @@
-"""The one interface every judge backend implements, so the reward model never asks which it has."""
+"""The one interface every judge backend implements, so the scorers never ask which backend they have."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
+
+from ..judge_input import JudgeInput
+
+#: The backend writes the judge's answer (``generate``).
+GENERATE = "generate"
+#: The backend reads the judge's log-probabilities of given continuations (``answer_logprobs``).
+ANSWER_LOGPROBS = "answer_logprobs"
 
 
 @dataclass(frozen=True)
@@ -34,34 +41,62 @@ class GenerationParams:
 
 
 class JudgeBackend(ABC):
-    """Runs a judge model on fully formatted judge inputs.
+    """Runs a judge model on `JudgeInput`s.
 
-    ``generate`` returns one decoded answer per input text, in input order. It raises when the
-    whole call fails; the reward model turns that into per-sample failures.
+    A backend declares what it can do in ``capabilities`` (`GENERATE`, `ANSWER_LOGPROBS`); the reward
+    model refuses, at construction, a scoring mode its backend cannot serve. Calls return one answer
+    per input, in input order, and raise when the call fails as a whole; the scoring pipeline turns
+    that into per-input failures. A backend owns what it loads or opens and releases it in `close`
+    (also as a context manager).
+
+    Example:
+        >>> with GenerativeRewardModel.from_pretrained("default").backend as backend:   # doctest: +SKIP
+        ...     backend.generate([JudgeInput("Hi")], GenerationParams(max_new_tokens=4))
     """
 
+    #: The registry name (``JudgeConfig.backend``).
+    name: ClassVar[str] = ""
     #: A string that identifies the judge weights (model id or path, revision, adapter...).
     identity: str = ""
-    #: The judge's tokenizer when the backend has one (for chat templates and lengths).
+    #: The judge's tokenizer when the backend has one (chat templates, lengths, token ids).
     tokenizer: Any = None
     #: Tokens the judge can attend to (input plus answer), when known; the input-length policy uses it.
     context_length: Optional[int] = None
+    #: True when the backend sends judge messages and the server applies the chat template itself.
+    applies_chat_template: bool = False
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this backend can do; subclasses that read log-probabilities add `ANSWER_LOGPROBS`."""
+        return self.declared_capabilities(None)
+
+    @classmethod
+    def declared_capabilities(cls, options: Any) -> frozenset[str]:
+        """What a backend of this class built with ``options`` can do (known before it is loaded)."""
+        return frozenset({GENERATE})
+
+    def ensure(self, capability: str, mode: str) -> None:
+        """Check, where it can only be known at run time (a server), that ``capability`` really works.
+
+        Raises ``ValueError`` naming the backend and ``mode`` when it does not. Default: nothing to check.
+        """
 
     @abstractmethod
-    def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
-        """Decode the judge's answer to each text."""
+    def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        """Decode the judge's answer to each input."""
 
-    def answer_logprobs(self, contexts: Sequence[str], candidates: Sequence[str], *,
-                        add_special_tokens: bool) -> list[list[float]]:
-        """Log-probability of each candidate answer written right after each context (teacher-forced).
+    def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
+        """Log-probability of each candidate written right after each context (teacher-forced, summed over tokens)."""
+        raise NotImplementedError(f"backend {self.name or type(self).__name__!r} cannot read answer log-probabilities")
 
-        Backends that can read token probabilities override this; the others refuse clearly, since
-        the score-distribution modes cannot run on them.
-        """
-        raise TypeError(
-            f"{type(self).__name__} cannot read token probabilities, so mode='expected'/'direct' cannot run "
-            "on it; use mode='generate'"
-        )
+    def describe(self) -> str:
+        return f"{self.name or type(self).__name__} ({self.identity})" if self.identity else (self.name or type(self).__name__)
 
     def close(self) -> None:
-        """Release resources (models, connections)."""
+        """Release what the backend owns (weights, connections, threads)."""
+
+    def __enter__(self) -> "JudgeBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

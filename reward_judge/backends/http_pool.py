@@ -174,9 +174,14 @@ class EndpointPool:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._client
 
-    async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
-        """POST ``payload`` to ``path`` on some endpoint and return the decoded JSON answer."""
+    async def post_json(self, path: str, payload: dict[str, Any], *, attempts: Optional[int] = None) -> Any:
+        """POST ``payload`` to ``path`` on some endpoint and return the decoded JSON answer.
+
+        ``attempts`` overrides the policy's number of tries (1 for a probe whose failure is an answer).
+        """
         import httpx
+
+        max_attempts = attempts or self.policy.max_attempts
 
         client = self._ensure_client()
         assert self._semaphore is not None
@@ -184,7 +189,7 @@ class EndpointPool:
         last_status: Optional[int] = None
         previous: Optional[str] = None
         async with self._semaphore:
-            for attempt in range(self.policy.max_attempts):
+            for attempt in range(max_attempts):
                 order = self._order()
                 url = order[attempt % len(order)] if attempt < len(order) else order[0]
                 self.failovers += previous is not None and url != previous
@@ -206,12 +211,12 @@ class EndpointPool:
                     # 429/503 mean "busy", not "broken": they do not open the circuit.
                     self._record(url, ok=response.status_code in (429, 503))
                     retry_after = _retry_after(response.headers.get("retry-after"))
-                if attempt + 1 < self.policy.max_attempts:
+                if attempt + 1 < max_attempts:
                     self.retries += 1
                     delay = self.policy.delay(attempt + 1, retry_after)
                     logger.info("retry %d of %s in %.2f s after %s", attempt + 1, path, delay, last_error)
                     await asyncio.sleep(delay)
-        raise EndpointError(f"{path} failed after {self.policy.max_attempts} attempts over {len(self.urls)} "
+        raise EndpointError(f"{path} failed after {max_attempts} attempts over {len(self.urls)} "
                             f"endpoint(s); last error: {last_error}", last_status)
 
     async def get(self, path: str) -> Any:

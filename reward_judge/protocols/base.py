@@ -109,6 +109,19 @@ class JudgeProtocol(ABC):
         rubric_text = self._rubric_text(rubric)
         return self._render(instruction, response, reference, rubric_text, response_b)
 
+    def rubric_text(self, rubric: RubricLike) -> Optional[str]:
+        """The rubric block this protocol writes for ``rubric`` (``None`` when it has no rubric slot); validates it."""
+        return self._rubric_text(rubric)
+
+    def render_fields(self, instruction: str, response: str, reference: Optional[str], rubric_text: Optional[str],
+                      response_b: Optional[str]) -> list[Message]:
+        """The messages for already validated field texts (``rubric_text`` as `rubric_text` returns it).
+
+        `render` validates and then calls this; the request renderer calls it again with markers in
+        place of the untrusted fields to find where they land in the judge input.
+        """
+        return self._render(instruction, response, reference, rubric_text, response_b)
+
     @abstractmethod
     def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:
         """The messages for validated inputs (``rubric_text`` already rendered)."""

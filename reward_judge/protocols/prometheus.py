@@ -26,19 +26,34 @@ _REFERENCE_SENTENCE = ", a reference answer that gets a score of 5"
 _TASK_END = "\n\n###The instruction to evaluate:"
 _FEEDBACK_LINE = "###Feedback: "
 
-# "[RESULT] 4", "[RESULT]: 4", "[RESULT] (4)", "[ RESULT ] 4점": the marker, then the first number.
-_RESULT_SCORE = re.compile(r"\[\s*RESULT\s*\]\s*[:：]?\s*[\(\[\"'*]*\s*(" + NUMBER + r")(?![\d.]*\d)", re.IGNORECASE)
+# A verdict that names two answers ("3 or 4", "3-4", "A or B") is no verdict.
+_NOT_TWO_SCORES = r"(?![\d.]*\d)(?!\s*(?:or|to|-|–)\s*\d)"
+_NOT_TWO_CHOICES = r"(?![A-Za-z])(?!\s*(?:or|and|/|,)\s*(?:Response\s+)?[AB]\b)"
+# "[RESULT] 4", "[RESULT]: 4", "[RESULT] (4)", "[ RESULT ] 4점", "[RESULT] score of 1", "[Result] Score: 2",
+# "[Result] Result: 4": the marker, an optional label, then the first number.
+_RESULT_SCORE = re.compile(
+    r"\[\s*RESULT\s*\]\s*[:：]?\s*(?:(?:score|result)\s*(?:of|[:：])?\s*)?[\(\[\"'*]*\s*(" + NUMBER + r")"
+    + _NOT_TWO_SCORES, re.IGNORECASE)
 _RESULT_ANY = re.compile(r"\[\s*RESULT\s*\]", re.IGNORECASE)
-# Fallback forms the prometheus-eval parser accepts at the end of an answer.
+_END = r"[\s.!。*\"']*$"
+# Forms the prometheus-eval parser also accepts when the answer has no [RESULT] marker: on the last line,
+# and those that could appear inside a sentence ("(Score 5)", "score of 1") only where they close the answer.
 _TAIL_FORMS = [
-    re.compile(r"\[\s*SCORE\s*\]\s*[:：]?\s*(" + NUMBER + r")", re.IGNORECASE),
-    re.compile(r"\bScore\s*[:：]\s*(" + NUMBER + r")", re.IGNORECASE),
+    re.compile(r"\[\s*SCORE\s*\]\s*[:：]?\s*(" + NUMBER + r")" + _NOT_TWO_SCORES, re.IGNORECASE),
+    re.compile(r"\bScore\s*[:：]\s*(" + NUMBER + r")" + _NOT_TWO_SCORES, re.IGNORECASE),
     re.compile(r"(" + NUMBER + r")\s*/\s*5\b"),
     re.compile(r"(" + NUMBER + r")\s+out\s+of\s+5\b", re.IGNORECASE),
+    re.compile(r"\(\s*Score\s*[:：]?\s*(" + NUMBER + r")\s*\)" + _END, re.IGNORECASE),
+    re.compile(r"\[\s*Score\s*[:：]?\s*(" + NUMBER + r")\s*\]" + _END, re.IGNORECASE),
+    re.compile(r"\bscore\s+of\s+(" + NUMBER + r")" + _END, re.IGNORECASE),
 ]
+# "[RESULT] A", "[RESULT] (B)", "[Result] Response B", "[RESULT: B]", "[Result: B]".
 _RESULT_CHOICE = re.compile(
-    r"\[\s*RESULT\s*\]\s*[:：]?\s*[\(\[\"'*]*\s*(?:Response\s+)?([AB])(?![A-Za-z])", re.IGNORECASE
+    r"\[\s*RESULT\s*\]\s*[:：]?\s*[\(\[\"'*]*\s*(?:Response\s+)?([AB])" + _NOT_TWO_CHOICES
+    + r"|\[\s*RESULT\s*[:：]\s*(?:Response\s+)?([AB])\s*\]", re.IGNORECASE
 )
+# "[Response B]" closing a relative feedback.
+_CLOSING_CHOICE = re.compile(r"\[\s*Response\s+([AB])\s*\]" + _END, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -176,7 +191,8 @@ class PrometheusV2Relative(JudgeProtocol):
     def template(self, with_reference: bool) -> str:
         if with_reference:
             return PROMETHEUS_V2_RELATIVE
-        return PROMETHEUS_V2_RELATIVE.replace(", a reference answer,", "", 1).replace(
+        # the official no-reference wording drops "a reference answer," and keeps the comma before "and"
+        return PROMETHEUS_V2_RELATIVE.replace(" a reference answer,", "", 1).replace(
             "###Reference Answer:\n{reference_answer}\n\n", "", 1
         )
 
@@ -189,10 +205,11 @@ class PrometheusV2Relative(JudgeProtocol):
         return split_messages(system, prompt)
 
     def _parse(self, text: str) -> Verdict:
-        match = last_match(_RESULT_CHOICE, text)
+        match = last_match(_RESULT_CHOICE, text) or _CLOSING_CHOICE.search(text)
         if match is None:
             return Verdict(feedback=clean_feedback(text), error='no "[RESULT] A" or "[RESULT] B" in the judge output')
-        return Verdict(winner=match.group(1).upper(), feedback=clean_feedback(text[: match.start()]))  # type: ignore[arg-type]
+        choice = next(group for group in match.groups() if group)
+        return Verdict(winner=choice.upper(), feedback=clean_feedback(text[: match.start()]))  # type: ignore[arg-type]
 
     def answer_values(self) -> list[str]:
         return ["A", "B"]

@@ -7,28 +7,35 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ..distribution import candidate_tokens, continuation_logprobs
-from ..prefix_cache import plan_batches, prefix_only_cache, shared_prefix_inputs, shared_prefix_length
-from .base import GenerationParams, JudgeBackend
+from ...judge_input import JudgeInput, encode_all
+from ..base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend
+from ..continuations import candidate_tokens
+from .batching import plan_batches, prefix_only_cache, shared_prefix_inputs, shared_prefix_length
+from .logprobs import continuation_logprobs
+from .options import TransformersOptions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import JudgeConfig
+    from ...config import JudgeConfig
 
 logger = logging.getLogger(__name__)
 
 
 class TransformersBackend(JudgeBackend):
-    """Runs a causal LM judge with ``model.generate``.
+    """Runs a causal LM judge in this process: ``model.generate`` and teacher-forced answer log-probabilities.
 
-    Inputs are sorted by length and cut into batches of ``batch_size`` so padding stays small; each
-    batch is left-padded, generated under ``torch.inference_mode`` and only the new tokens are
-    decoded. Results come back in input order.
+    Inputs are encoded to token ids (untrusted spans as plain text, see `reward_judge.judge_input`),
+    planned into batches of ``batch_size`` rows (and ``batch_tokens`` padded tokens) that keep the
+    rollouts of one prompt together, left-padded behind their shared prefix, run under
+    ``torch.inference_mode``, and only the new tokens are decoded. Results come back in input order.
 
     Example:
         >>> from transformers import AutoModelForCausalLM, AutoTokenizer   # doctest: +SKIP
         >>> backend = TransformersBackend(model, tokenizer, batch_size=8)  # doctest: +SKIP
-        >>> backend.generate(["[INST] Hi [/INST]"], GenerationParams(max_new_tokens=8), add_special_tokens=True)  # doctest: +SKIP
+        >>> backend.generate([JudgeInput("[INST] Hi [/INST]", add_special_tokens=True)],  # doctest: +SKIP
+        ...                  GenerationParams(max_new_tokens=8))
     """
+
+    name = "transformers"
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8, identity: Optional[str] = None,
                  batch_tokens: Optional[int] = None, prefix_cache: bool = True):
@@ -48,31 +55,36 @@ class TransformersBackend(JudgeBackend):
 
     # ------------------------------------------------------------------ loading
     @classmethod
+    def declared_capabilities(cls, options: Any) -> frozenset[str]:
+        return frozenset({GENERATE, ANSWER_LOGPROBS})
+
+    @classmethod
     def load(cls, judge: str, config: "JudgeConfig", *, identity: Optional[str] = None) -> "TransformersBackend":
         """Load a judge from a hub id or local folder, applying a PEFT adapter when there is one."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model_id, adapter = _resolve_adapter(judge, config)
+        options: TransformersOptions = config.backend_options
+        model_id, adapter = _resolve_adapter(judge, options)
         tokenizer_id = config.tokenizer or model_id
         kwargs: dict[str, Any] = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
-        if config.dtype and config.dtype != "auto":
-            kwargs["dtype"] = getattr(torch, config.dtype)
-        elif config.dtype == "auto":
+        if options.dtype and options.dtype != "auto":
+            kwargs["dtype"] = getattr(torch, options.dtype)
+        elif options.dtype == "auto":
             kwargs["dtype"] = "auto"
-        if config.device_map is not None:
-            kwargs["device_map"] = config.device_map
-        if config.load_in_4bit or config.load_in_8bit:
+        if options.device_map is not None:
+            kwargs["device_map"] = options.device_map
+        if options.load_in_4bit or options.load_in_8bit:
             if not torch.cuda.is_available():
                 raise ValueError(
-                    f"load_in_4bit={config.load_in_4bit}, load_in_8bit={config.load_in_8bit}: bitsandbytes "
+                    f"load_in_4bit={options.load_in_4bit}, load_in_8bit={options.load_in_8bit}: bitsandbytes "
                     "quantisation needs a CUDA GPU, none is available"
                 )
             from transformers import BitsAndBytesConfig
 
             kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=config.load_in_4bit, load_in_8bit=config.load_in_8bit,
-                bnb_4bit_compute_dtype=torch.bfloat16 if config.load_in_4bit else None,
+                load_in_4bit=options.load_in_4bit, load_in_8bit=options.load_in_8bit,
+                bnb_4bit_compute_dtype=torch.bfloat16 if options.load_in_4bit else None,
             )
             kwargs.setdefault("device_map", "auto")
         logger.info("loading judge %s%s", model_id, f" + adapter {adapter}" if adapter else "")
@@ -84,26 +96,23 @@ class TransformersBackend(JudgeBackend):
 
             model = PeftModel.from_pretrained(model, adapter)
         if "device_map" not in kwargs:
-            device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
             model.to(device)
         model.eval()
         ident = identity or "|".join(
             part for part in (f"hf:{model_id}", config.revision and f"rev:{config.revision}",
                               adapter and f"adapter:{adapter}", _local_fingerprint(model_id)) if part
         )
-        return cls(model, tokenizer, batch_size=config.batch_size, identity=ident,
-                   batch_tokens=config.batch_tokens, prefix_cache=config.prefix_cache)
+        return cls(model, tokenizer, batch_size=options.batch_size, identity=ident,
+                   batch_tokens=options.batch_tokens, prefix_cache=options.prefix_cache)
 
     # --------------------------------------------------------------- generation
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device
 
-    def encode(self, texts: Sequence[str], *, add_special_tokens: bool) -> list[list[int]]:
-        return [self.tokenizer(t, add_special_tokens=add_special_tokens)["input_ids"] for t in texts]
-
-    def generate(self, texts: Sequence[str], params: GenerationParams, *, add_special_tokens: bool) -> list[str]:
-        encoded = self.encode(texts, add_special_tokens=add_special_tokens)
+    def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        encoded = encode_all(self.tokenizer, inputs)
         outputs: list[str] = [""] * len(encoded)
         # Full batches (split_groups=False): decode steps cost about the same for 8 rows as for 32.
         for chunk in plan_batches(encoded, max_rows=self.batch_size, max_tokens=self.batch_tokens,
@@ -156,16 +165,15 @@ class TransformersBackend(JudgeBackend):
         new_tokens = out[:, width:].tolist()
         return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in new_tokens]
 
-    def answer_logprobs(self, contexts: Sequence[str], candidates: Sequence[str], *,
-                        add_special_tokens: bool) -> list[list[float]]:
-        """Log-probability of each candidate written after each context (see `reward_judge.distribution`)."""
-        rows = [candidate_tokens(self.tokenizer, ctx, candidates, add_special_tokens=add_special_tokens)
-                for ctx in contexts]
+    def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
+        """Log-probability of each candidate written after each context (see `logprobs.continuation_logprobs`)."""
+        rows = [candidate_tokens(self.tokenizer, ctx, candidates) for ctx in contexts]
         return continuation_logprobs(self.model, rows, pad_id=self.tokenizer.pad_token_id, batch_size=self.batch_size,
                                      batch_tokens=self.batch_tokens, share_prefix=self.prefix_cache)
 
     def close(self) -> None:
         self.model = None
+        _free_accelerator_memory()
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -199,7 +207,7 @@ def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted(ids)
 
 
-def _resolve_adapter(judge: str, config: "JudgeConfig") -> tuple[str, Optional[str]]:
+def _resolve_adapter(judge: str, config: TransformersOptions) -> tuple[str, Optional[str]]:
     """(model to load, adapter to apply). A local adapter folder names its own base model."""
     adapter = config.adapter
     if adapter is None:

@@ -13,30 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from ..continuations import common_prefix_length
+
 #: Below this many shared tokens, reusing a prefix costs more (an extra forward call) than it saves.
 MIN_SHARED_PREFIX = 16
-
-
-def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
-    """Length of the longest token prefix that every row starts with.
-
-    Example:
-        >>> common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]])
-        2
-    """
-    if not rows:
-        return 0
-    first = rows[0]
-    n = min(len(r) for r in rows)
-    for row in rows[1:]:
-        i = 0
-        limit = min(n, len(row))
-        while i < limit and row[i] == first[i]:
-            i += 1
-        n = i
-        if n == 0:
-            break
-    return n
 
 
 def plan_batches(

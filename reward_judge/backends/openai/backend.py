@@ -1,0 +1,393 @@
+"""Judge inference on any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, ``transformers serve``).
+
+With the default ``endpoint="completions"`` the judge input rendered here (the preset's chat formatting,
+with the judge's own tokenizer) is the prompt, so the judge reads exactly what it was trained on
+whatever the server's chat handling is; it is sent as token ids where the server accepts them, else
+as text in which untrusted special-token strings are made inert (see `reward_judge.special_tokens`).
+``endpoint="chat"`` sends the judge messages to ``/v1/chat/completions`` and lets the server apply
+its chat template (generate mode only: a chat answer has no answer slot to read probabilities at).
+
+Score distributions (modes ``expected`` and ``direct``) use the completions API's log-probabilities:
+the top log-probabilities of the first generated token at the answer slot serve every candidate answer
+that is one token; a multi-token candidate (``10]]``, ``Response 1``), or one outside the top-k, is
+sent as part of the prompt with ``echo`` and its tokens' prompt log-probabilities are summed, exactly
+as the transformers backend teacher-forces them. Servers disagree on how echoed log-probabilities are
+aligned (llama-cpp-python 0.3 reports each prompt token's value from the row that predicts the next
+token unless the prompt starts with BOS), so every echoed answer is aligned against the exact
+first-token distribution read at the same slot before its values are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+
+from ...judge_input import JudgeInput, encode
+from ...special_tokens import neutralized_text
+from ..base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend
+from ..continuations import candidate_tokens
+from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
+from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...config import JudgeConfig
+
+logger = logging.getLogger(__name__)
+
+COMPLETIONS = "/v1/completions"
+CHAT = "/v1/chat/completions"
+
+
+class LogprobsUnsupported(ValueError):
+    """The judge server does not return the token log-probabilities a score-distribution mode needs."""
+
+
+class OpenAIBackend(JudgeBackend):
+    """Sends judge inputs to one or more OpenAI-compatible servers, concurrently.
+
+    Each judge input is one request, so the server batches them (continuous batching) and several
+    ``base_url`` entries share the load; retries, failover and the circuit breaker live in
+    `EndpointPool`. Greedy judging sends ``temperature=0``.
+
+    Example:
+        >>> from reward_judge import GenerativeRewardModel
+        >>> rm = GenerativeRewardModel.from_pretrained(                           # doctest: +SKIP
+        ...     "prometheus-eval/prometheus-7b-v2.0", backend="openai",
+        ...     base_url=["http://judge-0:8000", "http://judge-1:8000"])
+        >>> rm(["What is 2+2?"], ["4"])                                            # doctest: +SKIP
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: Union[str, Sequence[str]],
+        model: str,
+        tokenizer: Any,
+        *,
+        api_key: Optional[str] = None,
+        endpoint: str = "completions",
+        prompt_format: str = "auto",
+        timeout: float = 120.0,
+        max_concurrency: int = 32,
+        policy: Optional[RetryPolicy] = None,
+        identity: Optional[str] = None,
+        top_logprobs: int = 20,
+    ):
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint={endpoint!r} is not one of {ENDPOINTS}")
+        if prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt_format={prompt_format!r} is not one of {PROMPT_FORMATS}")
+        if not model:
+            raise ValueError(f"model must name the judge as the server knows it, got {model!r}")
+        if tokenizer is None:
+            raise ValueError("the OpenAI backend needs the judge's tokenizer (pass tokenizer=... or a judge id or path)")
+        self.urls = normalize_urls(base_url)
+        self.model = model
+        self.endpoint = endpoint
+        self.tokenizer = tokenizer
+        self.applies_chat_template = endpoint == "chat"
+        self.top_logprobs = top_logprobs
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.pool = EndpointPool(self.urls, timeout=timeout, policy=policy or RetryPolicy(),
+                                 headers=headers, max_concurrency=max_concurrency)
+        self.identity = identity or f"openai:{model}"
+        if endpoint == "chat":
+            self.identity += ":chat"
+        self._prompt_format = None if prompt_format == "auto" else prompt_format
+        self._runner: Optional[LoopThread] = None
+        self._adds_specials: Optional[bool] = None
+        self._logprobs_checked = False
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self._capabilities(self.endpoint)
+
+    @classmethod
+    def declared_capabilities(cls, options: Any) -> frozenset[str]:
+        return cls._capabilities(getattr(options, "endpoint", "completions"))
+
+    @staticmethod
+    def _capabilities(endpoint: str) -> frozenset[str]:
+        # A chat answer starts where the server's template puts it: there is no answer slot to read at.
+        return frozenset({GENERATE}) if endpoint == "chat" else frozenset({GENERATE, ANSWER_LOGPROBS})
+
+    def ensure(self, capability: str, mode: str) -> None:
+        if capability == ANSWER_LOGPROBS:
+            self.check_answer_logprobs(mode)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, judge: str, config: "JudgeConfig", *, tokenizer_path: Optional[str] = None,
+             identity: Optional[str] = None) -> "OpenAIBackend":
+        """Build from a `JudgeConfig` with `OpenAIOptions`: only the judge's tokenizer is loaded here."""
+        from transformers import AutoTokenizer
+
+        options: OpenAIOptions = config.backend_options
+        if not options.base_url:
+            raise ValueError("backend='openai' needs base_url: the judge server's URL, e.g. 'http://127.0.0.1:8000'")
+        source = config.tokenizer or tokenizer_path or judge
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=config.revision if source == judge else None,
+                                                  trust_remote_code=config.trust_remote_code)
+        api_key = os.environ.get(options.api_key_env) if options.api_key_env else None
+        model = options.model or judge
+        return cls(
+            options.base_url, model, tokenizer, api_key=api_key, endpoint=options.endpoint,
+            prompt_format=options.prompt_format, timeout=options.request_timeout,
+            max_concurrency=options.max_concurrency, policy=RetryPolicy(max_attempts=options.max_retries + 1),
+            identity=identity or f"openai:{model}", top_logprobs=options.top_logprobs,
+        )
+
+    # ----------------------------------------------------------------- plumbing
+    def _run(self, coroutine: Any) -> Any:
+        # A private loop thread: works from plain sync code and from inside a trainer's running loop.
+        if self._runner is None:
+            self._runner = LoopThread()
+        return self._runner.run(coroutine)
+
+    def _adds_special_tokens(self) -> bool:
+        if self._adds_specials is None:
+            probe = "Judge"
+            with_specials = self.tokenizer(probe, add_special_tokens=True)["input_ids"]
+            self._adds_specials = with_specials != self.tokenizer(probe, add_special_tokens=False)["input_ids"]
+        return self._adds_specials
+
+    async def _prompt_format_now(self) -> str:
+        """``"token_ids"`` when the server takes a list of token ids as prompt (asked once), else ``"text"``."""
+        if self._prompt_format is None:
+            probe = list(self.tokenizer("Hello", add_special_tokens=False)["input_ids"])
+            try:
+                answer = await self.pool.post_json(COMPLETIONS, {"model": self.model, "prompt": probe, "max_tokens": 1,
+                                                                 "temperature": 0.0}, attempts=1)
+                _choice_text(answer, COMPLETIONS)
+                self._prompt_format = "token_ids"
+            except EndpointError as exc:
+                if exc.status is None:  # no answer at all: say nothing about the format yet
+                    raise
+                self._prompt_format = "text"
+            logger.info("judge server %s takes %s prompts", self.urls[0],
+                        "token-id" if self._prompt_format == "token_ids" else "text")
+        return self._prompt_format
+
+    async def _prompt(self, judge_input: JudgeInput, ids: Optional[list[int]] = None) -> Any:
+        """The completions prompt for ``judge_input``: its token ids, or text the server cannot read as control tokens."""
+        if await self._prompt_format_now() == "token_ids":
+            return ids if ids is not None else encode(self.tokenizer, judge_input)
+        return neutralized_text(self.tokenizer, judge_input.text, judge_input.untrusted)
+
+    def _sampling(self, params: GenerationParams) -> dict[str, Any]:
+        payload: dict[str, Any] = {"model": self.model, "max_tokens": params.max_new_tokens,
+                                   "temperature": params.temperature if params.do_sample else 0.0}
+        if params.do_sample:
+            payload.update(top_p=params.top_p, seed=params.seed)
+            if params.top_k:
+                payload["top_k"] = params.top_k  # vLLM/SGLang extension; only sent when asked for
+        if params.repetition_penalty != 1.0:
+            payload["repetition_penalty"] = params.repetition_penalty  # vLLM/SGLang extension
+        return payload
+
+    async def _completion(self, judge_input: JudgeInput, payload: dict[str, Any], ids: Optional[list[int]] = None) -> Any:
+        prompt = await self._prompt(judge_input, ids)
+        payload = dict(payload, prompt=prompt)
+        if isinstance(prompt, str) and not judge_input.add_special_tokens and self._adds_special_tokens():
+            # A chat template already wrote BOS; vLLM/SGLang would add a second one to a text prompt. Only
+            # sent when the tokenizer adds tokens at all: strict servers (transformers serve) reject the field.
+            payload["add_special_tokens"] = False
+        return await self.pool.post_json(COMPLETIONS, payload)
+
+    # --------------------------------------------------------------- generation
+    async def agenerate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        """Async `generate`: all inputs in flight at once (bounded by ``max_concurrency``)."""
+
+        async def one(judge_input: JudgeInput) -> str:
+            if self.endpoint == "chat":
+                if judge_input.messages is None:
+                    raise ValueError("endpoint='chat' needs judge messages; this input has only text")
+                # the server applies its template and tokenises: special-token text from the rollout is made inert
+                messages = [dict(m, content=neutralized_text(self.tokenizer, m["content"], spans))
+                            for m, spans in judge_input.message_contents()]
+                answer = await self.pool.post_json(CHAT, dict(self._sampling(params), messages=messages))
+                return _choice_text(answer, CHAT)
+            return _choice_text(await self._completion(judge_input, self._sampling(params)), COMPLETIONS)
+
+        return list(await asyncio.gather(*(one(i) for i in inputs)))
+
+    def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        return self._run(self.agenerate(inputs, params))
+
+    # ------------------------------------------------------- answer distributions
+    def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
+        if self.endpoint == "chat":
+            raise NotImplementedError("endpoint='chat' cannot read answer log-probabilities; use endpoint='completions'")
+
+        async def run() -> list[list[float]]:
+            return list(await asyncio.gather(*(self._answer_logprobs(c, candidates) for c in contexts)))
+
+        return self._run(run())
+
+    async def _answer_logprobs(self, context: JudgeInput, candidates: Sequence[str]) -> list[float]:
+        context_ids, continuations = candidate_tokens(self.tokenizer, context, candidates)
+        slot = _slot_input(self.tokenizer, context, context_ids)
+        names = [[self._token_name(t) for t in ids] for ids in continuations]
+        payload = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "logprobs": self.top_logprobs}
+        first = _top_logprobs(await self._completion(slot, payload, ids=context_ids), 0)
+        if not first:
+            raise LogprobsUnsupported(f"the judge server at {self.urls[0]} answered without logprobs")
+        values: list[Optional[float]] = [None] * len(candidates)
+        for k, ids in enumerate(continuations):
+            if len(ids) == 1 and names[k][0] in first:
+                values[k] = first[names[k][0]]
+        missing = [k for k, value in enumerate(values) if value is None]
+
+        async def echoed(k: int) -> float:
+            full = context.extend(candidates[k])
+            answer = await self._completion(full, dict(payload, echo=True), ids=context_ids + continuations[k])
+            return _echoed_continuation(answer, names[k], first, self.urls[0], self.top_logprobs)
+
+        # one after the other: they share the context, which a server's prefix cache then computes once
+        for k in missing:
+            values[k] = await echoed(k)
+        return [float(v) for v in values]  # type: ignore[arg-type]
+
+    def _token_name(self, token_id: int) -> str:
+        """The text a server reports for one token (its decoded piece)."""
+        return self.tokenizer.decode([token_id])
+
+    def check_answer_logprobs(self, mode: str) -> None:
+        """Raise `LogprobsUnsupported` (naming this backend and ``mode``) unless the server returns log-probabilities."""
+        if self._logprobs_checked:
+            return
+        payload = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "logprobs": 5}
+        try:
+            answer = self._run(self._completion(JudgeInput("Hello"), payload))
+            found = _top_logprobs(answer, 0)
+        except EndpointError as exc:
+            if exc.status is None:  # no server answered: nothing is known yet; requests will count their failures
+                logger.warning("could not reach the judge server at %s to check that it returns logprobs for mode=%r: %s",
+                               self.urls[0], mode, exc)
+                return
+            raise LogprobsUnsupported(
+                f"backend 'openai' cannot serve mode={mode!r}: the judge server at {self.urls[0]} refused a logprobs "
+                f"request ({exc}). Score-distribution modes need a server that returns logprobs (vLLM, SGLang, "
+                "llama.cpp); use mode='generate' with this server.") from exc
+        if not found:
+            raise LogprobsUnsupported(
+                f"backend 'openai' cannot serve mode={mode!r}: the judge server at {self.urls[0]} answered without "
+                "logprobs. Score-distribution modes need a server that returns them (vLLM, SGLang, llama.cpp); use "
+                "mode='generate' with this server.")
+        self._logprobs_checked = True
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.run(self.pool.aclose())
+            self._runner.close()
+            self._runner = None
+
+
+def _slot_input(tokenizer: Any, context: JudgeInput, context_ids: list[int]) -> JudgeInput:
+    """The context cut to the tokens shared by every candidate (it may end before a trailing space)."""
+    full = encode(tokenizer, context)
+    if full == context_ids:
+        return context
+    decoded = tokenizer.decode(context_ids)
+    plain = tokenizer.decode(full)
+    # the slot's text is the context's text minus what its dropped last tokens spelled
+    cut = len(context.text) - (len(plain) - len(decoded))
+    if not plain.startswith(decoded) or not context.text[cut:] == plain[len(decoded):]:
+        raise ValueError(f"cannot cut the judge input at its answer slot: {context.text[-40:]!r}")
+    spans = tuple((a, min(b, cut)) for a, b in context.untrusted if a < cut)
+    return JudgeInput(context.text[:cut], spans, None, context.add_special_tokens)
+
+
+def _choice_text(answer: Any, path: str) -> str:
+    try:
+        choice = answer["choices"][0]
+        if path == CHAT:
+            return choice["message"]["content"] or ""
+        return choice["text"] or ""
+    except (KeyError, IndexError, TypeError) as exc:
+        raise EndpointError(f"{path} answered without choices[0] text: {str(answer)[:300]}") from exc
+
+
+def _logprobs_block(answer: Any) -> dict[str, Any]:
+    try:
+        return answer["choices"][0].get("logprobs") or {}
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise EndpointError(f"{COMPLETIONS} answered with malformed logprobs: {str(answer)[:300]}") from exc
+
+
+def _top_logprobs(answer: Any, index: int) -> dict[str, float]:
+    """The top log-probabilities at position ``index`` of a completions answer (``{}`` when absent)."""
+    top = _logprobs_block(answer).get("top_logprobs") or []
+    if index >= len(top) or not top[index]:
+        return {}
+    return {str(token): float(value) for token, value in top[index].items()}
+
+
+def _distance(a: dict[str, float], b: Optional[dict[str, float]]) -> float:
+    """Mean absolute difference over the tokens two top-k maps share (inf when they share fewer than 2)."""
+    if not b:
+        return math.inf
+    shared = [t for t in a if t in b]
+    if len(shared) < min(2, len(a)):
+        return math.inf
+    return sum(abs(a[t] - b[t]) for t in shared) / len(shared)
+
+
+def _echoed_continuation(answer: Any, names: Sequence[str], first: dict[str, float], url: str, top_k: int) -> float:
+    """Sum of the prompt log-probabilities of the continuation ``names`` at the end of an echoed prompt."""
+    block = _logprobs_block(answer)
+    tokens = [str(t) for t in block.get("tokens") or []]
+    values = block.get("token_logprobs") or []
+    tops = block.get("top_logprobs") or []
+    m = len(names)
+    # the continuation closes the prompt; at most the one generated token follows it
+    start = next((j for j in (len(tokens) - m - 1, len(tokens) - m) if j >= 0 and tokens[j:j + m] == list(names)), None)
+    if start is None:
+        raise EndpointError(f"the judge server at {url} tokenised the answer {''.join(names)!r} differently from the "
+                            f"judge's tokenizer (echoed tokens end with {tokens[-m - 1:]!r})")
+    # Which row predicts the continuation's first token: the echoed position itself, or the one before it.
+    aligned, shifted = _distance(first, tops[start] if start < len(tops) else None), \
+        _distance(first, tops[start - 1] if start >= 1 else None)
+    if min(aligned, shifted) > 0.1:
+        raise EndpointError(f"the judge server at {url} returned echoed log-probabilities that match neither "
+                            "alignment of its own next-token log-probabilities; cannot read multi-token answers")
+    total = 0.0
+    for m_i, name in enumerate(names):
+        j = start + m_i
+        if aligned <= shifted:
+            value = values[j]
+        else:
+            row = tops[j - 1] or {}
+            value = row.get(name)
+            if value is None:
+                raise EndpointError(
+                    f"the judge server at {url} reports echoed log-probabilities one position late (llama-cpp-python), "
+                    f"and answer token {name!r} is outside its top-{top_k} there: raise top_logprobs")
+        if value is None:
+            raise EndpointError(f"the judge server at {url} gave no log-probability for echoed token {name!r}")
+        total += float(value)
+    return total
+
+
+def load_openai_backend(judge: Any, config: "JudgeConfig") -> OpenAIBackend:
+    """The backend ``GenerativeRewardModel.from_pretrained(judge, backend="openai", ...)`` uses.
+
+    ``judge`` names the judge (preset id, hub id or ``"default"``): its tokenizer formats the prompts
+    and, unless ``model`` is given, it is the model name sent to the server.
+    """
+    if not isinstance(judge, str):
+        raise TypeError(f"backend='openai' takes the judge as a name or path, got {type(judge).__name__}")
+    from ...presets import DEFAULT_JUDGE
+
+    if judge == DEFAULT_JUDGE:
+        from ...embedded import embedded_judge_path
+
+        path, identity = embedded_judge_path()
+        options = config.backend_options
+        return OpenAIBackend.load(judge, config.replace(model=options.model or str(path)), tokenizer_path=str(path),
+                                  identity=f"openai:{identity}")
+    return OpenAIBackend.load(judge, config)

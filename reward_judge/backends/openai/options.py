@@ -1,0 +1,52 @@
+"""Options of the OpenAI-compatible HTTP backend (vLLM, SGLang, llama.cpp, TGI, ``transformers serve``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from ...options import check_positive_int, check_positive_number, option
+
+ENDPOINTS = ("completions", "chat")
+PROMPT_FORMATS = ("auto", "token_ids", "text")
+
+
+@dataclass
+class OpenAIOptions:
+    """How the judge is reached over HTTP (``backend="openai"``).
+
+    Example:
+        >>> OpenAIOptions(base_url="http://127.0.0.1:8000").endpoint
+        'completions'
+    """
+
+    base_url: Union[str, list[str], None] = option(
+        None, "Judge server URL(s); several are load-balanced with failover.", parse=str, repeat=True)
+    model: Optional[str] = option(None, "Model name the server knows the judge by (None: the judge id).")
+    api_key_env: Optional[str] = option(
+        "OPENAI_API_KEY", "Environment variable holding the server's API key (sent as a bearer token when set).")
+    endpoint: str = option(
+        "completions",
+        "'completions': the rendered judge input (exact chat formatting, score distributions available); "
+        "'chat': judge messages to /v1/chat/completions, the server applies its chat template (generate mode only).",
+        choices=ENDPOINTS)
+    prompt_format: str = option(
+        "auto",
+        "How a completions prompt is sent: 'token_ids' (vLLM, SGLang, llama.cpp's llama-server accept a list of "
+        "token ids), 'text', or 'auto' (token ids when the server accepts them, checked once).",
+        choices=PROMPT_FORMATS)
+    request_timeout: float = option(120.0, "Seconds one judge request may take before it is retried.")
+    max_retries: int = option(3, "Retries of a failed judge request (connection errors, 429, 5xx), over all URLs.")
+    max_concurrency: int = option(32, "Judge requests in flight at once.")
+    top_logprobs: int = option(
+        20, "Log-probabilities asked per position when reading answer distributions (vLLM's default cap is 20).")
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint={self.endpoint!r} is not one of {ENDPOINTS}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt_format={self.prompt_format!r} is not one of {PROMPT_FORMATS}")
+        check_positive_number("request_timeout", self.request_timeout)
+        check_positive_int("max_retries", self.max_retries, allow_zero=True)
+        check_positive_int("max_concurrency", self.max_concurrency)
+        check_positive_int("top_logprobs", self.top_logprobs)

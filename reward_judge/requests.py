@@ -1,0 +1,207 @@
+"""Rendering: a rollout becomes a `JudgeRequest` (protocol, chat format and length policy applied).
+
+This is the first stage of the scoring pipeline. For one rollout it picks the protocol (the reference
+protocol when the row carries a reference answer), turns chat-style prompts and completions into the
+instruction and response the judge expects (`reward_judge.conversation`), renders the protocol's
+messages, applies the judge's chat template or legacy wrapper, and cuts an over-long response by the
+length policy (`reward_judge.truncation`). It also records which spans of the final judge input came
+from the rollout or the dataset (instruction, response(s), reference, a per-row rubric): those are
+untrusted and are tokenised as plain text (`reward_judge.judge_input`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .chat import ChatFormatter
+from .conversation import completion_text, prompt_text
+from .judge_input import JudgeInput, Message, Span, encode
+from .protocols import JudgeProtocol
+from .rubric import RubricLike
+from .textsafe import tokenizable
+from .truncation import InputTooLong, fit_response
+
+logger = logging.getLogger(__name__)
+
+# Private-use characters: they mark where an untrusted field goes while the templates are applied.
+_MARK = re.compile("\ue000(\\d+)\ue001")
+
+
+def _marker(k: int) -> str:
+    return f"\ue000{k}\ue001"
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One rollout ready for the judge: its protocol, the exact judge input, and what rendering did to it.
+
+    ``truncated`` counts response tokens cut by the length policy; ``error`` is set (and nothing is sent
+    to the judge) when the input cannot be judged, e.g. too long under ``truncation="fail"``.
+
+    Example:
+        >>> request = rm.renderer.render("What is 2+2?", "4")      # doctest: +SKIP
+        >>> request.protocol.name, request.input.untrusted_text()   # doctest: +SKIP
+        ('prometheus-v2', ['What is 2+2?', '4'])
+    """
+
+    protocol: JudgeProtocol
+    input: JudgeInput
+    truncated: int = 0
+    error: Optional[str] = None
+    #: Whether rollout text had to be changed to be tokenisable (lone surrogates became U+FFFD).
+    sanitized: bool = False
+
+    @property
+    def dedup_key(self) -> str:
+        """Requests with equal keys get the same verdict (same protocol, same judge input)."""
+        return f"{self.protocol.name}\x00{self.protocol.version}\x00{self.input.key}"
+
+
+class RequestRenderer:
+    """Builds `JudgeRequest`s for one judge: protocol(s), default rubric, chat format, tokenizer and length limit.
+
+    Example:
+        >>> renderer = RequestRenderer(get_protocol("prometheus-v2"), None, "helpfulness", ChatFormatter("mistral"),
+        ...                            tokenizer=None, limit=None, truncation="head_tail")
+        >>> renderer.render("What is 2+2?", "4").input.text.startswith("[INST] You are a fair judge")
+        True
+    """
+
+    def __init__(self, protocol: JudgeProtocol, reference_protocol: Optional[JudgeProtocol], rubric: RubricLike,
+                 formatter: ChatFormatter, *, tokenizer: Any, limit: Optional[int], truncation: str,
+                 server_applies_template: bool = False):
+        self.protocol = protocol
+        self.reference_protocol = reference_protocol
+        self.rubric = rubric
+        self.formatter = formatter
+        self.tokenizer = tokenizer
+        self.limit = limit
+        self.truncation = truncation
+        self.server_applies_template = server_applies_template
+
+    def protocol_for(self, reference: Optional[str]) -> JudgeProtocol:
+        if reference is not None and self.reference_protocol is not None:
+            return self.reference_protocol
+        return self.protocol
+
+    def render(self, prompt: Any, completion: Any, *, reference: Optional[str] = None, rubric: RubricLike = None,
+               completion_b: Any = None, index: Optional[int] = None) -> JudgeRequest:
+        """The request for one rollout; bad values raise with the argument (and row) named."""
+        where = "" if index is None else f"[{index}]"
+        raw = [prompt_text(prompt, f"prompts{where}"), completion_text(completion, f"completions{where}"),
+               None if completion_b is None else completion_text(completion_b, f"completions_b{where}"),
+               reference if isinstance(reference, str) else None]
+        clean = [None if text is None else tokenizable(text) for text in raw]
+        sanitized = clean != raw
+        instruction, response, response_b = clean[0], clean[1], clean[2]  # type: ignore[assignment]
+        if isinstance(reference, str):
+            reference = clean[3]
+        protocol = self.protocol_for(reference)
+        row_rubric = rubric is not None and protocol.uses_rubric
+        use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
+
+        def build(resp: str) -> JudgeInput:
+            return self._judge_input(protocol, instruction, resp, reference, use_rubric, response_b, row_rubric)
+
+        judge_input = build(response)
+        limit, tokenizer = self.limit, self.tokenizer
+        # every token covers at least one byte, so a short input cannot be over the limit: skip counting
+        if limit is None or tokenizer is None or len(judge_input.text.encode("utf-8")) + 8 <= limit:
+            return JudgeRequest(protocol, judge_input, sanitized=sanitized)
+
+        def count(candidate: JudgeInput) -> int:
+            return len(encode(tokenizer, candidate))
+
+        try:
+            if self.truncation == "fail":
+                if count(judge_input) > limit:
+                    raise InputTooLong(f"the judge input has {count(judge_input)} tokens, over max_input_tokens={limit} "
+                                       "(truncation='fail')")
+                return JudgeRequest(protocol, judge_input, sanitized=sanitized)
+            fitted, dropped = fit_response(build, response, limit, count, tokenizer)
+            return JudgeRequest(protocol, fitted, truncated=dropped, sanitized=sanitized)
+        except InputTooLong as exc:
+            return JudgeRequest(protocol, judge_input, error=str(exc), sanitized=sanitized)
+
+    # ------------------------------------------------------------------ pieces
+    def _judge_input(self, protocol: JudgeProtocol, instruction: str, response: str, reference: Optional[str],
+                     rubric: RubricLike, response_b: Optional[str], row_rubric: bool) -> JudgeInput:
+        messages = protocol.render(instruction, response, reference=reference, rubric=rubric, response_b=response_b)
+        rubric_text = protocol.rubric_text(rubric)
+        values = [instruction, response]
+        fields: list[Optional[str]] = [_marker(0), _marker(1), None, rubric_text, None]
+        if reference is not None:
+            fields[2] = _marker(len(values))
+            values.append(reference)
+        if row_rubric and rubric_text is not None:
+            fields[3] = _marker(len(values))
+            values.append(rubric_text)
+        if response_b is not None:
+            fields[4] = _marker(len(values))
+            values.append(response_b)
+        marked = protocol.render_fields(*fields)  # type: ignore[arg-type]
+        message_spans = tuple(_substitute(m["content"], values)[1] for m in marked)
+        if self.server_applies_template and self.formatter.chat_format == "template" and not self._has_template():
+            import json
+
+            text = json.dumps(messages, ensure_ascii=False)
+            return JudgeInput(text, (), tuple(messages), False, message_spans)
+        text = tokenizable(self.formatter.format(messages, self.tokenizer))
+        marked_text = self.formatter.format(marked, self.tokenizer)
+        substituted, spans = _substitute(marked_text, values)
+        if substituted != text:
+            spans = _align(marked_text, values, text)
+        return JudgeInput(text, spans, tuple(messages), self.formatter.add_special_tokens, message_spans)
+
+    def _has_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def _substitute(marked: str, values: list[str]) -> tuple[str, tuple[Span, ...]]:
+    """``marked`` with each marker replaced by its value, and the spans the values occupy."""
+    pieces: list[str] = []
+    spans: list[Span] = []
+    at = length = 0
+    for match in _MARK.finditer(marked):
+        literal = marked[at:match.start()]
+        pieces.append(literal)
+        length += len(literal)
+        value = values[int(match.group(1))]
+        pieces.append(value)
+        if value:
+            spans.append((length, length + len(value)))
+        length += len(value)
+        at = match.end()
+    pieces.append(marked[at:])
+    return "".join(pieces), tuple(spans)
+
+
+def _align(marked: str, values: list[str], text: str) -> tuple[Span, ...]:
+    """Spans of the values in ``text`` when the chat template changed them (e.g. ``| trim`` at a message end).
+
+    The template's literal pieces between markers are found in order; each value is matched as it is,
+    or stripped as a template strips it.
+    """
+    parts = _MARK.split(marked)  # literal, index, literal, index, ..., literal
+    literals, indices = parts[0::2], [int(k) for k in parts[1::2]]
+    spans: list[Span] = []
+    pos = text.find(literals[0]) + len(literals[0]) if literals[0] else 0
+    for k, literal in zip(indices, literals[1:], strict=True):
+        value = values[k]
+        end = None
+        for variant in (value, value.strip(), value.rstrip(), value.lstrip()):
+            start = text.find(variant, pos) if variant else pos
+            if start >= 0 and text.startswith(literal, start + len(variant)):
+                pos, end = start, start + len(variant)
+                break
+        if end is None:  # fall back to the next literal: everything before it is this value's
+            nxt = text.find(literal, pos) if literal else len(text)
+            end = nxt if nxt >= 0 else len(text)
+            logger.warning("chat template changed an untrusted field; its span was located by the template text")
+        if end > pos:
+            spans.append((pos, end))
+        pos = end + len(literal)
+    return tuple(spans)

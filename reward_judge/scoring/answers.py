@@ -1,0 +1,148 @@
+"""The answer slot of a protocol: its candidate answers, where the slot is, and how to split them into tokens.
+
+For every judge input that ends at the answer slot (``... [RESULT] ``, ``... Rating: [[``) and every
+candidate answer (``"1"`` ... ``"10"``, ``"A"``/``"B"``), the log-probability of the candidate is the
+sum of the judge's log-probabilities of its tokens, teacher-forced one after the other. So a
+multi-token answer such as ``10`` (tokens ``1``, ``0``) is scored exactly, not by its first token.
+When the protocol closes its answer (``[[7]]``), the closing mark is part of every candidate, which is
+what tells ``[[1]]`` from ``[[10]]``. Backends compute the log-probabilities
+(`reward_judge.backends.continuations` splits the candidates into tokens); this module says what to
+compute and turns the answer into a distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Sequence
+
+from ..judge_input import JudgeInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..protocols import JudgeProtocol
+
+#: Closing marks of answer slots: the text that follows a complete answer.
+_CLOSERS = {"[[": "]]", "[": "]", "(": ")"}
+
+
+def answer_suffix(protocol: "JudgeProtocol") -> str:
+    """The text that closes an answer after ``protocol.answer_prefix`` (``"]]"`` after ``"[["``), or ``""``.
+
+    Example:
+        >>> from reward_judge import get_protocol
+        >>> answer_suffix(get_protocol("mtbench-single")), answer_suffix(get_protocol("prometheus-v2"))
+        (']]', '')
+    """
+    prefix = protocol.answer_prefix.rstrip()
+    for opener, closer in _CLOSERS.items():
+        if prefix.endswith(opener):
+            return closer
+    return ""
+
+
+@dataclass(frozen=True)
+class AnswerSpace:
+    """The candidate answers of a protocol and what each one means.
+
+    ``candidates`` are the strings teacher-forced after the answer prefix (value plus closing mark);
+    ``scores``/``winners`` give each candidate's meaning, read with the protocol's own parser.
+
+    Example:
+        >>> from reward_judge import get_protocol
+        >>> space = AnswerSpace.of(get_protocol("autoj-single"))
+        >>> space.candidates[-1], space.scores[-1]
+        ('10]]', 10)
+    """
+
+    values: tuple[str, ...]
+    candidates: tuple[str, ...]
+    scores: tuple[Optional[float], ...]
+    winners: tuple[Optional[str], ...]
+
+    @classmethod
+    def of(cls, protocol: "JudgeProtocol") -> "AnswerSpace":
+        """The answer space of ``protocol``; ``ValueError`` (naming the protocol) when it has no readable slot."""
+        if not protocol.answer_prefix:
+            raise ValueError(
+                f"protocol {protocol.name!r} has no answer_prefix (the text the judge writes right before its "
+                "score), so mode='expected'/'direct' cannot find its answer slot; use mode='generate'"
+            )
+        values = list(protocol.answer_values())
+        if not values:
+            raise ValueError(f"protocol {protocol.name!r} has no answer_values(); use mode='generate'")
+        suffix = answer_suffix(protocol)
+        if not suffix:
+            nested = [(a, b) for a in values for b in values if a != b and b.startswith(a)]
+            if nested:
+                raise ValueError(
+                    f"answer values {nested[0][0]!r} and {nested[0][1]!r} of protocol {protocol.name!r} are prefixes "
+                    "of each other and no closing mark follows the answer, so their probabilities cannot be told "
+                    "apart; use mode='generate'"
+                )
+        scores: list[Optional[float]] = []
+        winners: list[Optional[str]] = []
+        for value in values:
+            verdict = protocol.parse(protocol.answer_prefix + value + suffix)
+            if not verdict.ok:
+                raise ValueError(f"protocol {protocol.name!r} does not read its own answer {value!r}: {verdict.error}")
+            scores.append(verdict.score)
+            winners.append(verdict.winner)
+        return cls(tuple(values), tuple(v + suffix for v in values), tuple(scores), tuple(winners))
+
+
+def answer_context(judge_input: JudgeInput, feedback: str, protocol: "JudgeProtocol") -> tuple[JudgeInput, str, bool]:
+    """(judge input ending at the answer slot, feedback kept, whether the judge wrote the marker itself).
+
+    The judge's own last marker is kept when present; otherwise the marker is appended after the
+    feedback (on the same line for ``[RESULT]``, as Prometheus writes it, else on a new line). The
+    feedback is the judge's text, but it may quote the completion: a marker the judge copied from an
+    untrusted span (a completion that wrote ``[RESULT] 5``) is not the judge's answer slot, and the
+    feedback stays untrusted text.
+
+    Example:
+        >>> from reward_judge import get_protocol
+        >>> context, kept, written = answer_context(JudgeInput("PROMPT "), "Good. [RESULT] 4", get_protocol("prometheus-v2"))
+        >>> context.text, kept, written
+        ('PROMPT Good. [RESULT] ', 'Good. ', True)
+    """
+    marker = protocol.answer_prefix.rstrip()
+    at = _own_marker(feedback, marker, judge_input.untrusted_text()) if marker else -1
+    if at >= 0:
+        kept = feedback[:at]
+        return judge_input.extend(kept, untrusted=True).extend(protocol.answer_prefix), kept, True
+    kept = feedback.rstrip()
+    separator = "" if not kept else (" " if marker.startswith("[RESULT]") else "\n")
+    return judge_input.extend(kept, untrusted=True).extend(separator + protocol.answer_prefix), kept, False
+
+
+#: Characters before a marker that identify it as a copy of a marker in the untrusted text.
+_QUOTE_CONTEXT = 16
+
+
+def _own_marker(feedback: str, marker: str, untrusted: Sequence[str]) -> int:
+    """Position of the judge's last own ``marker`` in ``feedback`` (-1 when none), skipping quoted ones."""
+    sources = [u for u in untrusted if marker in u]
+    at = feedback.rfind(marker)
+    while at >= 0:
+        before = feedback[max(0, at - _QUOTE_CONTEXT):at]
+        quoted = len(before.strip()) >= 8 and any(before + marker in u for u in sources)
+        if not quoted:
+            return at
+        at = feedback.rfind(marker, 0, at)
+    return -1
+
+
+def normalise(logprobs: Sequence[float]) -> tuple[list[float], float]:
+    """(probabilities renormalised over the valid answers, their total probability before that).
+
+    Example:
+        >>> probs, mass = normalise([math.log(0.2), math.log(0.6)])
+        >>> [round(p, 3) for p in probs], round(mass, 3)
+        ([0.25, 0.75], 0.8)
+    """
+    top = max(logprobs)
+    if not math.isfinite(top):
+        raise ValueError("the judge gives every valid answer zero probability")
+    weights = [math.exp(lp - top) for lp in logprobs]
+    total = sum(weights)
+    return [w / total for w in weights], total * math.exp(top)

@@ -1,0 +1,119 @@
+"""``expected`` and ``direct`` modes: the score is read from the judge's probability over its valid answers.
+
+``direct`` places the protocol's answer marker right after the judge prompt and reads the judge's
+probability over the valid answers; ``expected`` first lets the judge write its feedback (greedy or
+sampled, as configured), cuts it where the judge wrote the marker (or appends the marker), then reads
+the distribution there. The score is the probability-weighted mean of the valid scores; pairwise
+protocols get a distribution over A/B(/tie) and the most probable winner.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..backends.base import ANSWER_LOGPROBS
+from ..result import Verdict
+from .answers import AnswerSpace, answer_context, normalise
+from .base import Judgment, Scorer, generation_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..protocols import JudgeProtocol
+    from ..requests import JudgeRequest
+
+
+class DistributionScorer(Scorer):
+    """Reads the answer distribution at the protocol's answer slot (``direct``) or after the feedback (``expected``).
+
+    Example:
+        >>> scorer = DirectScorer(backend, config)                                # doctest: +SKIP
+        >>> scorer.attempt(requests, attempt=0)[0].distribution                    # doctest: +SKIP
+        {'1': 0.06, '2': 0.09, '3': 0.04, '4': 0.79, '5': 0.02}
+    """
+
+    needs = ANSWER_LOGPROBS
+    writes_feedback = False
+
+    def __init__(self, backend: Any, config: Any):
+        super().__init__(backend, config)
+        self._spaces: dict[tuple[str, str], AnswerSpace] = {}
+
+    def space(self, protocol: "JudgeProtocol") -> AnswerSpace:
+        key = (protocol.name, str(protocol.version))
+        if key not in self._spaces:
+            self._spaces[key] = AnswerSpace.of(protocol)
+        return self._spaces[key]
+
+    @classmethod
+    def check_protocol(cls, protocol: "JudgeProtocol") -> None:
+        AnswerSpace.of(protocol)
+
+    def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
+        raws = [""] * len(requests)
+        if self.writes_feedback:
+            raws = self.backend.generate([r.input for r in requests], generation_params(self.config, attempt))
+            if len(raws) != len(requests):
+                raise RuntimeError(f"backend returned {len(raws)} answers for {len(requests)} inputs")
+        judgments: list[Any] = [None] * len(requests)
+        by_protocol: dict[tuple[str, str], list[int]] = {}
+        for k, request in enumerate(requests):
+            by_protocol.setdefault((request.protocol.name, str(request.protocol.version)), []).append(k)
+        for members in by_protocol.values():
+            protocol = requests[members[0]].protocol
+            space = self.space(protocol)
+            slots = [self._slot(requests[k], raws[k], protocol) for k in members]
+            logprobs = self.backend.answer_logprobs([context for context, _, _ in slots], space.candidates)
+            if len(logprobs) != len(members):
+                raise RuntimeError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
+            for k, (_, feedback, written), lps in zip(members, slots, logprobs, strict=True):
+                judgments[k] = self._judgment(space, protocol, lps, raws[k], feedback, written)
+        return judgments
+
+    def _slot(self, request: "JudgeRequest", raw: str, protocol: "JudgeProtocol") -> tuple[Any, str, bool]:
+        if self.writes_feedback:
+            return answer_context(request.input, raw, protocol)
+        return request.input.extend(protocol.answer_prefix), "", False
+
+    def _judgment(self, space: AnswerSpace, protocol: "JudgeProtocol", logprobs: Sequence[float], raw: str,
+                  feedback: str, marker_written: bool) -> Judgment:
+        try:
+            probs, mass = normalise(logprobs)
+        except ValueError as exc:
+            # a deterministic read gives the same answer again; a newly sampled feedback may not
+            return Judgment.failure(str(exc), raw=raw, retryable=self.writes_feedback and self.config.max_attempts > 1)
+        distribution = dict(zip(space.values, probs, strict=True))
+        extra: dict[str, Any] = {"answer_mass": mass, "marker_written": marker_written}
+        if protocol.pairwise:
+            best = max(range(len(probs)), key=probs.__getitem__)
+            verdict = Verdict(winner=space.winners[best], feedback=feedback.strip())  # type: ignore[arg-type]
+            by_winner: dict[str, float] = {}
+            for winner, p in zip(space.winners, probs, strict=True):
+                by_winner[winner] = by_winner.get(winner, 0.0) + p  # type: ignore[index]
+            extra["winner_distribution"] = by_winner
+        else:
+            score = sum(p * s for p, s in zip(probs, space.scores, strict=True))  # type: ignore[misc]
+            verdict = Verdict(score=score, feedback=feedback.strip())
+        return Judgment(verdict, raw=raw, distribution=distribution, extra=extra)
+
+
+class DirectScorer(DistributionScorer):
+    """``direct``: no feedback; one forward pass to the answer slot after the prompt."""
+
+    mode = "direct"
+
+    @property
+    def samples(self) -> bool:
+        return False  # nothing is generated: the read is deterministic
+
+    def cache_fields(self) -> dict[str, Any]:
+        return {"mode": self.mode}
+
+
+class ExpectedScorer(DistributionScorer):
+    """``expected``: the judge writes its feedback, then the distribution is read at its answer slot."""
+
+    mode = "expected"
+    writes_feedback = True
+
+    def cache_fields(self) -> dict[str, Any]:
+        fields = generation_params(self.config, 0).cache_fields()
+        return {"mode": self.mode, **fields, "max_attempts": self.config.max_attempts}

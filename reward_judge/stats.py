@@ -1,0 +1,47 @@
+"""`JudgeStats`: what a reward model has done since it was built (``rm.stats``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class JudgeStats:
+    """Counters since the reward model was built; each means the same thing in every scoring mode.
+
+    Attributes:
+        calls: ``score`` calls. rollouts: rollouts received.
+        judge_requests: requests sent to the judge, counted once per attempt.
+        parse_failures: attempts whose answer held no valid verdict (the backend did answer).
+        backend_errors: attempts where the backend failed for that input (counted per input).
+        retries: repeated attempts. fallbacks: results that got the declared fallback.
+        duplicates_skipped: rollouts judged once for an identical earlier one in the same call.
+        truncated: rollouts whose response was cut to fit. cache_hits: verdicts served by the cache.
+        sanitized: rollouts whose text had to change to be tokenisable (lone surrogates became U+FFFD).
+        judge_seconds: time spent in judge calls. failure_reasons: why attempts failed, counted.
+
+    Example:
+        >>> JudgeStats().as_dict()["judge_requests"]
+        0
+    """
+
+    calls: int = 0
+    rollouts: int = 0
+    judge_requests: int = 0
+    parse_failures: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    backend_errors: int = 0
+    duplicates_skipped: int = 0
+    truncated: int = 0
+    sanitized: int = 0
+    cache_hits: int = 0
+    judge_seconds: float = 0.0
+    failure_reasons: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "failure_reasons"}
+        data["failure_reasons"] = dict(self.failure_reasons)
+        return data
