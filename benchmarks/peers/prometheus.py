@@ -97,7 +97,8 @@ def run_prometheus_eval(inputs: PeerInputs, server: LlamaCppServer, python: Path
     parsed = sum(s is not None for s in scores)
     details: dict[str, Any] = {"scores": scores, "outputs": result["feedbacks"], "parsed": parsed,
                                "parse_rate": parsed / k, "model_calls": result["calls"],
-                               "passes": result["passes"], "versions": result["versions"], "params": params}
+                               "passes": result["passes"], "pass_seconds": result["pass_seconds"],
+                               "versions": result["versions"], "params": params}
     same_input = _same_judge_input(inputs, result["messages"])
     if same_input is not None:
         details["judge_input_identical"] = same_input
@@ -110,7 +111,8 @@ def run_prometheus_eval(inputs: PeerInputs, server: LlamaCppServer, python: Path
     versions = ", ".join(f"{n} {v}" for n, v in result["versions"].items())
     note = (f"{versions}, own venv, LiteLLM -> llama_cpp.server chat completions (Q4_1 GGUF), its absolute prompt, "
             f"retries and parser; greedy, {inputs.feedback_tokens} tokens; {k} of {len(inputs.prompts)} rollouts; "
-            f"parsed {parsed}/{k}{ours_note}; {result['calls']} model calls in {result['passes']} passes")
+            f"parsed {parsed}/{k}{ours_note}; {result['calls']} model calls in {result['passes']} passes "
+            f"(first pass {result['pass_seconds'][0]:.1f} s)")
     if same_input is not None:
         note += f"; judge input identical to ours for {same_input}/{k}"
     # Tokens per second is left out: its retries re-send inputs we cannot attribute, and failed outputs are dropped.

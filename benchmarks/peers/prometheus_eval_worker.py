@@ -35,13 +35,18 @@ def main(request_path: str, result_path: str) -> int:
             self.calls = 0
             self.passes = 0
             self.first_messages: list = []
+            self.pass_seconds: list = []
 
         def completions(self, messages, **kwargs):
             if not self.passes:
                 self.first_messages = messages
             self.passes += 1
             self.calls += len(messages)
-            return super().completions(messages, **kwargs)
+            start = time.perf_counter()
+            try:
+                return super().completions(messages, **kwargs)
+            finally:
+                self.pass_seconds.append(time.perf_counter() - start)
 
     model = CountingLiteLLM(request["model"], api_base=request["api_base"])
     # Warm-up outside the timer: LiteLLM's first call sets up its client; the server's first request allocates.
@@ -53,7 +58,7 @@ def main(request_path: str, result_path: str) -> int:
                                              params=request["params"])
     seconds = time.perf_counter() - start
     result = {"seconds": seconds, "feedbacks": feedbacks, "scores": scores, "calls": model.calls,
-              "passes": model.passes, "messages": model.first_messages,
+              "passes": model.passes, "pass_seconds": model.pass_seconds, "messages": model.first_messages,
               "versions": {name: version(name) for name in ("prometheus-eval", "litellm")}}
     with open(result_path, "w") as f:
         json.dump(result, f)
