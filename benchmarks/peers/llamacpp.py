@@ -46,6 +46,9 @@ class LlamaCppPeer:
         self.llm = llama_cpp.Llama(model_path=self.path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                                    logits_all=False, verbose=False)
         self.version = llama_cpp.__version__
+        # Warm-up outside any timer (as the benchmark warms up our model): first decode allocates its buffers.
+        self.llm.eval(self.llm.tokenize(b"Warm up the judge before timing it.", add_bos=False))
+        self.llm.reset()
 
     # ---------------------------------------------------------------- generation
     def generate(self, inputs: PeerInputs) -> PeerResult:
