@@ -7,9 +7,13 @@ One run, one judge, the same rollouts for every method:
 
 Methods: ``loop`` (one ``generate`` per rollout, as the cards do), ``batched`` (one left-padded
 ``generate`` per batch), ``generate`` / ``expected`` / ``direct`` (`GenerativeRewardModel` modes),
-and ``prometheus-eval`` when that library is installed. The loop is timed on the first
-``--loop-rollouts`` rollouts only (it is the slow one) and reported as a rate. A second table times
-shared-prefix KV reuse (direct mode, reuse on vs off) at group sizes 1, 8 and 16.
+and the peers (``benchmarks/peers``, on the same rendered judge inputs; a peer that cannot run here
+prints why): ``llamacpp-generate`` and ``llamacpp-prompt-eval`` (llama-cpp-python on the embedded
+judge's GGUF file), ``openai-generate`` / ``openai-direct`` (our OpenAI backend against
+llama-cpp-python's server) and ``prometheus-eval`` (that library in its own virtual environment, through
+LiteLLM against the same server). The loop is timed on the first ``--loop-rollouts`` rollouts only
+(it is the slow one) and reported as a rate. A second table times shared-prefix KV reuse (direct
+mode, reuse on vs off) at group sizes 1, 8 and 16.
 
 Achieved FLOP/s counts the model FLOPs a method really needs for the tokens it runs (2 x parameters
 per token for the weight matmuls, attention at each token's position, the vocabulary projection
@@ -20,13 +24,15 @@ divided by a matmul peak measured at the start of the run in the judge's dtype o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional
+
+from peers import PEER_METHODS, PeerInputs, PeerRunner, PeerUnavailable
+from targets import print_targets
 
 INSTRUCTIONS = [
     "Explain why the sky is blue in two sentences.",
@@ -168,14 +174,15 @@ class Record:
     rollouts: int
     seconds: float
     rollouts_per_s: float
-    tokens: int
-    tokens_per_s: float
+    tokens: Optional[int]  # None for peers whose work cannot be counted in tokens (see their note)
+    tokens_per_s: Optional[float]
     speedup_vs_loop: Optional[float]
-    peak_memory_mib: float
-    flops: float
-    flops_per_s: float
-    flops_fraction: float
+    peak_memory_mib: Optional[float]  # peers: the llama.cpp server process's peak; None for in-process peers
+    flops: Optional[float]  # None for peers (their Q4_1 kernels are not the judge-dtype matmul of the peak)
+    flops_per_s: Optional[float]
+    flops_fraction: Optional[float]
     note: str = ""
+    details: Optional[dict[str, Any]] = None
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -189,7 +196,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--dtype", default=None, help="judge dtype (default: float32 on CPU, bfloat16 on GPU)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows per batch for batched and our modes")
     parser.add_argument("--loop-rollouts", type=int, default=8, help="rollouts timed in the cards' loop")
-    parser.add_argument("--methods", default="loop,batched,generate,expected,direct,prometheus-eval")
+    parser.add_argument("--methods", default="loop,batched,generate,expected,direct," + ",".join(PEER_METHODS))
+    parser.add_argument("--prometheus-eval-venv", default=None,
+                        help="prometheus-eval's own virtual environment (created there when missing; default: "
+                             "under ~/.cache/reward_judge/peers)")
+    parser.add_argument("--prometheus-eval-rollouts", type=int, default=8,
+                        help="rollouts graded by prometheus-eval (its retry loop re-sends unparsed ones)")
     parser.add_argument("--prefix-groups", default="1,8,16", help="group sizes of the shared-prefix table ('' skips it)")
     parser.add_argument("--min-new-tokens", action="store_true",
                         help="force exactly --feedback-tokens tokens in loop/batched (for random-weight judges)")
@@ -281,28 +293,50 @@ def main(argv: Optional[list[str]] = None) -> int:
             total += sum(shape.flops(shared, len(r) - shared, logits_per_row) for r in group)
         return total
 
+    ours: dict[str, Any] = {}  # our modes' results, for the peers' comparisons
+
     def run_mode(mode: str) -> Callable[[], tuple[int, float, str, Any]]:
         judge = GenerativeRewardModel(backend, rm.config.replace(mode=mode), judge=args.judge)
+        read_before: list[tuple[int, int, int]] = []
 
         def run() -> tuple[int, float, str, Any]:
+            read_before[:] = [read_counters()]
             results = judge.score(prompts, completions)
+            ours[mode] = results
             raws = [r.raw for r in results]
             new = [len(tok(r, add_special_tokens=False)["input_ids"]) for r in raws] if mode != "direct" else [0] * n
             flops = executed_prefill_flops(encoded, 1, split_groups=mode == "direct")
             flops += sum(shape.flops(L, max(g - 1, 0), max(g - 1, 0)) for L, g in zip(input_tokens, new))
             tokens = sum(input_tokens) + sum(new)
+            note = ""
             if mode == "expected":
-                # the read of the answer slot: the judge input plus feedback plus marker, again
-                ctx = [encode(tok, i.extend(r, untrusted=True).extend(rm.protocol.answer_prefix))
-                       for i, r in zip(inputs, raws)]
-                flops += executed_prefill_flops(ctx, 1)
-                tokens += sum(len(c) for c in ctx)
+                flops_read, tokens_read, note = expected_read_cost(backend, read_before[0], inputs, raws, input_tokens, new)
+                flops += flops_read
+                tokens += tokens_read
             ok = sum(r.ok for r in results)
-            return n, flops, f"{ok}/{n} scored", (tokens, raws)
+            return n, flops, f"{ok}/{n} scored{note}", (tokens, raws)
         return run
 
-    def run_prometheus_eval() -> tuple[int, float, str, Any]:
-        raise RuntimeError("prometheus-eval is not installed here")
+    def read_counters() -> tuple[int, int, int]:
+        return (getattr(backend, "onepass_rows", 0), getattr(backend, "onepass_tokens", 0),
+                getattr(backend, "second_pass_rows", 0))
+
+    def expected_read_cost(backend: Any, before: tuple[int, int, int], inputs: list, raws: list[str], lengths: list[int],
+                           new: list[int]) -> tuple[float, int, str]:
+        """(FLOPs, tokens, note) of reading the answer slot after the feedback, on top of the generation."""
+        from reward_judge.backends import GENERATE_ANSWER_LOGPROBS
+
+        if GENERATE_ANSWER_LOGPROBS not in backend.capabilities:
+            # two passes: the judge input plus feedback plus marker, prefilled again
+            ctx = [encode(tok, i.extend(r, untrusted=True).extend(rm.protocol.answer_prefix)) for i, r in zip(inputs, raws)]
+            return executed_prefill_flops(ctx, 1), sum(len(c) for c in ctx), ", second prefill"
+        rows, reran, second = (a - b for a, b in zip(read_counters(), before))
+        # one pass: only the context tokens the generation's cache lacks run again (each at about the
+        # position after the feedback), one logit row each row; rows that needed a second prefill are noted
+        position = sum(L + g for L, g in zip(lengths, new)) / max(len(lengths), 1)
+        flops = reran * shape.flops(int(position), 1, 0) + rows * shape.head_flops
+        return flops, reran, f", one pass: {reran} context tokens re-run for {rows} rows" + (
+            f", {second} rows with a second prefill" if second else "")
 
     methods: dict[str, Callable[[], tuple[int, float, str, Any]]] = {
         "loop": run_loop, "batched": run_batched, "generate": run_mode("generate"),
@@ -313,12 +347,44 @@ def main(argv: Optional[list[str]] = None) -> int:
     outputs: dict[str, Any] = {}
     loop_rate: Optional[float] = None
     for name in wanted:
-        if name == "prometheus-eval":
-            why = prometheus_eval_status()
-            print(f"prometheus-eval: not measured ({why})")
+        if name not in methods and name not in PEER_METHODS:
+            parser.error(f"--methods: unknown method {name!r}; choose from {sorted(methods)} and {list(PEER_METHODS)}")
+    # ---- peers (benchmarks/peers): same rendered judge inputs, their own timers and processes
+    peer_runner: Optional[PeerRunner] = None
+    peers_missing = ""
+    if any(name in PEER_METHODS for name in wanted):
+        try:
+            peer_inputs = PeerInputs.build(rm, prompts, completions, judge=args.judge,
+                                           feedback_tokens=args.feedback_tokens, threads=torch.get_num_threads(),
+                                           judge_options=options)
+            peer_inputs.ours = ours
+            peer_runner = PeerRunner(peer_inputs, prometheus_eval_venv=args.prometheus_eval_venv,
+                                     prometheus_eval_rollouts=args.prometheus_eval_rollouts)
+        except PeerUnavailable as exc:
+            peers_missing = str(exc)
+
+    def run_peer(name: str) -> None:
+        try:
+            if peer_runner is None:
+                raise PeerUnavailable(peers_missing)
+            peer = peer_runner.run(name)
+        except PeerUnavailable as exc:
+            print(f"{name}: not measured ({exc})", flush=True)
+            return
+        rate = peer.rollouts / peer.seconds
+        records.append(Record(
+            method=name, rollouts=peer.rollouts, seconds=peer.seconds, rollouts_per_s=rate, tokens=peer.tokens,
+            tokens_per_s=peer.tokens / peer.seconds if peer.tokens is not None else None,
+            speedup_vs_loop=(rate / loop_rate) if loop_rate else None, peak_memory_mib=peer.peak_memory_mib,
+            flops=None, flops_per_s=None, flops_fraction=None, note=peer.note,
+            details={k: v for k, v in peer.details.items() if k != "outputs"},
+        ))
+        print(f"  {name}: {peer.seconds:.1f} s", flush=True)
+
+    for name in wanted:
+        if name in PEER_METHODS:
+            run_peer(name)
             continue
-        if name not in methods:
-            parser.error(f"--methods: unknown method {name!r}; choose from {sorted(methods)} and prometheus-eval")
         with PeakMemory(device) as mem:
             start = time.perf_counter()
             rollouts, flops, note, (tokens, outs) = methods[name]()
@@ -336,18 +402,24 @@ def main(argv: Optional[list[str]] = None) -> int:
             note=note,
         ))
         print(f"  {name}: {seconds:.1f} s", flush=True)
+    if peer_runner is not None:  # (the server subprocess also stops at exit if the run fails before this line)
+        peer_runner.close()
+
+    def fmt(value: Optional[float], spec: str, scale: float = 1.0, suffix: str = "") -> str:
+        return "-" if value is None else f"{value * scale:{spec}}{suffix}"
 
     print()
     print(f"| method | rollouts/s | s/rollout | judge tokens/s | vs loop | peak memory MiB | GFLOP/s | of matmul peak | note |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
-        speed = f"{r.speedup_vs_loop:.1f}x" if r.speedup_vs_loop else "-"
-        print(f"| {r.method} | {r.rollouts_per_s:.2f} | {1 / r.rollouts_per_s:.2f} | {r.tokens_per_s:.0f} | {speed} | "
-              f"{r.peak_memory_mib:.0f} | {r.flops_per_s / 1e9:.1f} | {100 * r.flops_fraction:.0f}% | {r.note} |")
+        print(f"| {r.method} | {r.rollouts_per_s:.2f} | {1 / r.rollouts_per_s:.2f} | {fmt(r.tokens_per_s, '.0f')} | "
+              f"{fmt(r.speedup_vs_loop, '.1f', suffix='x')} | {fmt(r.peak_memory_mib, '.0f')} | "
+              f"{fmt(r.flops_per_s, '.1f', 1e-9)} | {fmt(r.flops_fraction, '.0f', 100, '%')} | {r.note} |")
     if "loop" in outputs and "generate" in outputs:
         k = len(outputs["loop"])
         same = sum(a == b for a, b in zip(outputs["loop"], outputs["generate"][:k]))
         print(f"\ngenerate mode vs the cards' greedy loop: {same}/{k} identical judge outputs")
+    target_rows = print_targets({r.method: r.rollouts_per_s for r in records})
 
     sweep = [int(g) for g in args.prefix_groups.split(",") if g.strip()]
     prefix_rows = []
@@ -375,18 +447,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         for row in prefix_rows:
             data.append({"method": f"direct-prefix-reuse-group{row['group']}", **row,
                          "rollouts_per_s": None, "speedup_vs_loop": None, "flops_fraction": None})
+        data.extend(target_rows)
         with open(args.json, "w") as f:
             json.dump(data, f, indent=1)
         print(f"\nwrote {args.json}")
     return 0
-
-
-def prometheus_eval_status() -> str:
-    """Why the prometheus-eval library is not measured in this environment."""
-    if importlib.util.find_spec("prometheus_eval") is None:
-        return ("not installed: installing prometheus-eval 0.1.20 would downgrade huggingface_hub (2.x to 1.x) and "
-                "filelock under transformers 5; see the README, Performance")
-    return "installed, but its graders need vLLM or a LiteLLM endpoint, which this benchmark does not start"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .backends.base import GenerationParams, JudgeBackend
+from .backends.base import AnswerRead, AnswerSlot, GenerationParams, JudgeBackend
 from .backends.transformers.backend import TransformersBackend
 from .judge_input import JudgeInput
 
@@ -32,12 +32,19 @@ class OutOfMemoryAbove(TransformersBackend):
         self.refused: list[int] = []
 
     def generate_batch(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
+        self._refuse(len(batch))
+        return super().generate_batch(batch, params)
+
+    def generate_read_batch(self, batch: Sequence[Any], params: GenerationParams) -> list[AnswerRead]:
+        self._refuse(len(batch))
+        return super().generate_read_batch(batch, params)
+
+    def _refuse(self, rows: int) -> None:
         import torch
 
-        if len(batch) > self.max_batch:
-            self.refused.append(len(batch))
-            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected: batch of {len(batch)} > {self.max_batch})")
-        return super().generate_batch(batch, params)
+        if rows > self.max_batch:
+            self.refused.append(rows)
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected: batch of {rows} > {self.max_batch})")
 
 
 class FailingBackend(JudgeBackend):
@@ -73,6 +80,11 @@ class FailingBackend(JudgeBackend):
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         self._check(contexts)
         return self.inner.answer_logprobs(contexts, candidates)
+
+    def generate_answer_logprobs(self, inputs: Sequence[JudgeInput], params: GenerationParams,
+                                 slots: Sequence[AnswerSlot]) -> list[AnswerRead]:
+        self._check(inputs)
+        return self.inner.generate_answer_logprobs(inputs, params, slots)
 
     def ensure(self, capability: str, mode: str) -> None:
         self.inner.ensure(capability, mode)

@@ -76,4 +76,20 @@ def encode(tokenizer: Any, judge_input: JudgeInput) -> list[int]:
 
 
 def encode_all(tokenizer: Any, inputs: Sequence[JudgeInput]) -> list[list[int]]:
-    return [encode(tokenizer, judge_input) for judge_input in inputs]
+    """`encode` of every input, with one tokenizer call per ``add_special_tokens`` value (the same ids).
+
+    Example:
+        >>> encode_all(tokenizer, [JudgeInput("Hi"), JudgeInput("Hi there")])   # doctest: +SKIP
+        [[17830], [17830, 665]]
+    """
+    from .special_tokens import encode_many_untrusted_as_text
+
+    out: list[list[int]] = [[] for _ in inputs]
+    for add in (False, True):
+        members = [k for k, judge_input in enumerate(inputs) if judge_input.add_special_tokens == add]
+        if members:
+            encoded = encode_many_untrusted_as_text(tokenizer, [(inputs[k].text, inputs[k].untrusted) for k in members],
+                                                    add_special_tokens=add)
+            for k, ids in zip(members, encoded, strict=True):
+                out[k] = ids
+    return out

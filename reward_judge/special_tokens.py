@@ -44,8 +44,9 @@ def _special_strings(tokenizer: Any) -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda s: (-len(s), s)))
 
 
+@lru_cache(maxsize=64)
 def special_ids(tokenizer: Any) -> frozenset[int]:
-    """The ids the tokenizer treats as control tokens (its special and special added tokens)."""
+    """The ids the tokenizer treats as control tokens (its special and special added tokens; cached per tokenizer)."""
     ids = set(tokenizer.all_special_ids or [])
     ids.update(i for i, token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
                if getattr(token, "special", False))
@@ -92,22 +93,39 @@ def encode_untrusted_as_text(tokenizer: Any, text: str, untrusted: Sequence[Span
         >>> ids = encode_untrusted_as_text(tok, "<|im_start|>Paris.<|im_end|>", [(12, 28)],  # doctest: +SKIP
         ...                                add_special_tokens=False)
     """
-    encoding = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
-    ids = list(encoding["input_ids"])
-    if not untrusted:
-        return ids
-    offsets = encoding["offset_mapping"]
-    specials = special_ids(tokenizer)
-    out: list[int] = []
-    replaced = 0
-    for token_id, (start, end) in zip(ids, offsets, strict=True):
-        if token_id in specials and _overlaps(start, end, untrusted):
-            out.extend(text_ids(tokenizer, text[start:end]))
-            replaced += 1
-        else:
-            out.append(token_id)
-    if replaced:
-        logger.debug("%d special-token string(s) in untrusted text tokenised as text", replaced)
+    return encode_many_untrusted_as_text(tokenizer, [(text, untrusted)], add_special_tokens=add_special_tokens)[0]
+
+
+def encode_many_untrusted_as_text(tokenizer: Any, items: Sequence[tuple[str, Sequence[Span]]], *,
+                                  add_special_tokens: bool) -> list[list[int]]:
+    """`encode_untrusted_as_text` of each (text, untrusted spans), in one tokenizer call."""
+    if not items:
+        return []
+    offsets_needed = any(untrusted for _, untrusted in items)
+    encoding = tokenizer([text for text, _ in items], add_special_tokens=add_special_tokens,
+                         return_offsets_mapping=offsets_needed)
+    specials = special_ids(tokenizer) if offsets_needed else frozenset()
+    out: list[list[int]] = []
+    for k, (text, untrusted) in enumerate(items):
+        ids = list(encoding["input_ids"][k])
+        if not untrusted:
+            out.append(ids)
+            continue
+        offsets = encoding["offset_mapping"][k]
+        hits = [i for i, token_id in enumerate(ids) if token_id in specials and _overlaps(*offsets[i], untrusted)]
+        if not hits:
+            out.append(ids)
+            continue
+        replaced: list[int] = []
+        at = 0
+        for i in hits:
+            start, end = offsets[i]
+            replaced.extend(ids[at:i])
+            replaced.extend(text_ids(tokenizer, text[start:end]))
+            at = i + 1
+        replaced.extend(ids[at:])
+        logger.debug("%d special-token string(s) in untrusted text tokenised as text", len(hits))
+        out.append(replaced)
     return out
 
 

@@ -39,6 +39,16 @@ def test_plan_batches_keeps_prefix_groups_together_and_apart():
     assert sorted(plan_batches(rows, max_rows=32, split_groups=False)[0]) == [0, 1, 2, 3, 4, 5]
 
 
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(st.integers(0, 2), max_size=60), min_size=1, max_size=5))
+def test_common_prefix_length_is_the_longest_shared_prefix(rows):
+    n = 0
+    while all(len(r) > n for r in rows) and len({r[n] for r in rows}) == 1:
+        n += 1
+    assert common_prefix_length(rows) == n
+    assert common_prefix_length([tuple(r) for r in rows]) == n
+
+
 def test_shared_prefix_length_leaves_every_row_a_token():
     assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
     same = [5] * 40

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend
+from .base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, GenerationParams,
+                   JudgeBackend)
 from .registry import BACKEND_OPTIONS, backend_class
 
-__all__ = ["ANSWER_LOGPROBS", "BACKEND_OPTIONS", "GENERATE", "GenerationParams", "JudgeBackend", "OpenAIBackend",
-           "TransformersBackend", "backend_class"]
+__all__ = ["ANSWER_LOGPROBS", "AnswerRead", "AnswerSlot", "BACKEND_OPTIONS", "GENERATE", "GENERATE_ANSWER_LOGPROBS",
+           "GenerationParams", "JudgeBackend", "OpenAIBackend", "TransformersBackend", "backend_class"]
 
 
 def __getattr__(name: str) -> Any:

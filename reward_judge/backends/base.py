@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional, Sequence
+from typing import Any, Callable, ClassVar, Optional, Sequence
 
 from ..judge_input import JudgeInput
 
@@ -12,6 +12,47 @@ from ..judge_input import JudgeInput
 GENERATE = "generate"
 #: The backend reads the judge's log-probabilities of given continuations (``answer_logprobs``).
 ANSWER_LOGPROBS = "answer_logprobs"
+#: The backend reads the answer distribution from its own generation (``generate_answer_logprobs`` in one pass:
+#: no second prefill of the judge input and feedback). Backends without it compose ``generate`` + ``answer_logprobs``.
+GENERATE_ANSWER_LOGPROBS = "generate_answer_logprobs"
+
+#: ``cut(judge_input, generated_text)`` -> (judge input ending at the answer slot, feedback kept, marker written).
+Cut = Callable[[JudgeInput, str], tuple[JudgeInput, str, bool]]
+
+
+@dataclass(frozen=True)
+class AnswerSlot:
+    """Where the judge's answer is read after its own feedback, and which answers are scored there.
+
+    ``cut`` places the slot in the generated text (for a protocol: `reward_judge.scoring.answers.answer_context`
+    with that protocol: the judge's own last marker, or the marker appended); ``candidates`` are the
+    strings whose log-probabilities are read there, as in `JudgeBackend.answer_logprobs`.
+
+    Example:
+        >>> from functools import partial
+        >>> from reward_judge import get_protocol
+        >>> from reward_judge.scoring.answers import answer_context
+        >>> slot = AnswerSlot(partial(answer_context, protocol=get_protocol("prometheus-v2")), ("1", "2", "3", "4", "5"))
+        >>> slot.cut(JudgeInput("IN "), "Fine. [RESULT] 4")[0].text
+        'IN Fine. [RESULT] '
+    """
+
+    cut: Cut
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnswerRead:
+    """The judge's feedback on one input and its answer distribution at the slot after it.
+
+    ``raw`` is the whole generated text, ``feedback`` the part kept before the slot, ``marker_written``
+    whether the judge wrote the answer marker itself, ``logprobs`` one per candidate of the slot.
+    """
+
+    raw: str
+    feedback: str
+    marker_written: bool
+    logprobs: list[float]
 
 
 @dataclass(frozen=True)
@@ -88,6 +129,37 @@ class JudgeBackend(ABC):
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         """Log-probability of each candidate written right after each context (teacher-forced, summed over tokens)."""
         raise NotImplementedError(f"backend {self.name or type(self).__name__!r} cannot read answer log-probabilities")
+
+    def generate_answer_logprobs(self, inputs: Sequence[JudgeInput], params: GenerationParams,
+                                 slots: Sequence[AnswerSlot]) -> list[AnswerRead]:
+        """Let the judge write its feedback on each input, then read its answer distribution at ``slots[i]``.
+
+        This default composes two calls: `generate`, then `answer_logprobs` on the judge input plus
+        the feedback cut at the slot (a second prefill of both). Backends that declare
+        `GENERATE_ANSWER_LOGPROBS` read the distribution from the generation itself, with the same result.
+        """
+        if len(slots) != len(inputs):
+            raise ValueError(f"slots: {len(slots)} answer slots for {len(inputs)} inputs")
+        raws = self.generate(inputs, params)
+        if len(raws) != len(inputs):
+            raise RuntimeError(f"backend returned {len(raws)} answers for {len(inputs)} inputs")
+        return self.read_answers(inputs, raws, slots)
+
+    def read_answers(self, inputs: Sequence[JudgeInput], raws: Sequence[str],
+                     slots: Sequence[AnswerSlot]) -> list[AnswerRead]:
+        """The answer distribution after each given feedback ``raws[i]``, by `answer_logprobs` on the cut context."""
+        cuts = [slot.cut(judge_input, raw) for judge_input, raw, slot in zip(inputs, raws, slots, strict=True)]
+        by_candidates: dict[tuple[str, ...], list[int]] = {}
+        for k, slot in enumerate(slots):
+            by_candidates.setdefault(tuple(slot.candidates), []).append(k)
+        reads: list[Any] = [None] * len(inputs)
+        for candidates, members in by_candidates.items():
+            logprobs = self.answer_logprobs([cuts[k][0] for k in members], candidates)
+            if len(logprobs) != len(members):
+                raise RuntimeError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
+            for k, lps in zip(members, logprobs, strict=True):
+                reads[k] = AnswerRead(raws[k], cuts[k][1], cuts[k][2], list(lps))
+        return reads
 
     def describe(self) -> str:
         return f"{self.name or type(self).__name__} ({self.identity})" if self.identity else (self.name or type(self).__name__)

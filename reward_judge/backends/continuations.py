@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..judge_input import JudgeInput, encode
+from ..judge_input import JudgeInput, encode_all
 
 
 def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
@@ -16,14 +16,22 @@ def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     """
     if not rows:
         return 0
-    first = rows[0]
+    first = list(rows[0])
     n = min(len(r) for r in rows)
     for row in rows[1:]:
-        i = 0
-        limit = min(n, len(row))
-        while i < limit and row[i] == first[i]:
-            i += 1
-        n = i
+        other = row if isinstance(row, list) else list(row)
+        if first[:n] == other[:n]:
+            continue
+        # first[:lo] == other[:lo] and first[:hi] != other[:hi]: halve the gap with slice
+        # comparisons (run in C), about n element comparisons in all instead of a Python loop
+        lo, hi = 0, n
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if first[lo:mid] == other[lo:mid]:
+                lo = mid
+            else:
+                hi = mid
+        n = lo
         if n == 0:
             break
     return n
@@ -39,8 +47,7 @@ def candidate_tokens(tokenizer: Any, context: JudgeInput, candidates: Sequence[s
         >>> candidate_tokens(tokenizer, JudgeInput("Rating: [["), ["9]]", "10]]"])   # doctest: +SKIP
         ([49, 1236, 42, 5176], [[39, 4047], [33, 32, 4047]])
     """
-    context_ids = encode(tokenizer, context)
-    full = [encode(tokenizer, context.extend(c)) for c in candidates]
+    context_ids, *full = encode_all(tokenizer, [context, *(context.extend(c) for c in candidates)])
     shared = min(common_prefix_length([context_ids, *full]), len(context_ids))
     continuations = [ids[shared:] for ids in full]
     for candidate, ids in zip(candidates, continuations, strict=True):

@@ -9,9 +9,10 @@ protocols get a distribution over A/B(/tie) and the most probable winner.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..backends.base import ANSWER_LOGPROBS
+from ..backends.base import ANSWER_LOGPROBS, AnswerSlot
 from ..result import Verdict
 from .answers import AnswerSpace, answer_context, normalise
 from .base import Judgment, Scorer, generation_params
@@ -48,11 +49,6 @@ class DistributionScorer(Scorer):
         AnswerSpace.of(protocol)
 
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
-        raws = [""] * len(requests)
-        if self.writes_feedback:
-            raws = self.backend.generate([r.input for r in requests], generation_params(self.config, attempt))
-            if len(raws) != len(requests):
-                raise RuntimeError(f"backend returned {len(raws)} answers for {len(requests)} inputs")
         judgments: list[Any] = [None] * len(requests)
         by_protocol: dict[tuple[str, str], list[int]] = {}
         for k, request in enumerate(requests):
@@ -60,18 +56,13 @@ class DistributionScorer(Scorer):
         for members in by_protocol.values():
             protocol = requests[members[0]].protocol
             space = self.space(protocol)
-            slots = [self._slot(requests[k], raws[k], protocol) for k in members]
-            logprobs = self.backend.answer_logprobs([context for context, _, _ in slots], space.candidates)
+            contexts = [requests[k].input.extend(protocol.answer_prefix) for k in members]
+            logprobs = self.backend.answer_logprobs(contexts, space.candidates)
             if len(logprobs) != len(members):
                 raise RuntimeError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
-            for k, (_, feedback, written), lps in zip(members, slots, logprobs, strict=True):
-                judgments[k] = self._judgment(space, protocol, lps, raws[k], feedback, written)
+            for k, lps in zip(members, logprobs, strict=True):
+                judgments[k] = self._judgment(space, protocol, lps, "", "", False)
         return judgments
-
-    def _slot(self, request: "JudgeRequest", raw: str, protocol: "JudgeProtocol") -> tuple[Any, str, bool]:
-        if self.writes_feedback:
-            return answer_context(request.input, raw, protocol)
-        return request.input.extend(protocol.answer_prefix), "", False
 
     def _judgment(self, space: AnswerSpace, protocol: "JudgeProtocol", logprobs: Sequence[float], raw: str,
                   feedback: str, marker_written: bool) -> Judgment:
@@ -109,10 +100,33 @@ class DirectScorer(DistributionScorer):
 
 
 class ExpectedScorer(DistributionScorer):
-    """``expected``: the judge writes its feedback, then the distribution is read at its answer slot."""
+    """``expected``: the judge writes its feedback, then the distribution is read at its answer slot.
+
+    One backend call does both (`JudgeBackend.generate_answer_logprobs`): backends that declare
+    `GENERATE_ANSWER_LOGPROBS` read the distribution from the generation itself, the others generate
+    and then read it in a second pass; the slot and the scores are the same either way.
+    """
 
     mode = "expected"
     writes_feedback = True
+
+    def slot(self, protocol: "JudgeProtocol") -> AnswerSlot:
+        """Where ``protocol``'s answer is read after the feedback (`answer_context`) and its candidate answers."""
+        return AnswerSlot(partial(answer_context, protocol=protocol), self.space(protocol).candidates)
+
+    def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
+        slots: dict[tuple[str, str], AnswerSlot] = {}
+        for r in requests:
+            key = (r.protocol.name, str(r.protocol.version))
+            if key not in slots:
+                slots[key] = self.slot(r.protocol)
+        reads = self.backend.generate_answer_logprobs(
+            [r.input for r in requests], generation_params(self.config, attempt),
+            [slots[(r.protocol.name, str(r.protocol.version))] for r in requests])
+        if len(reads) != len(requests):
+            raise RuntimeError(f"backend returned {len(reads)} answers for {len(requests)} inputs")
+        return [self._judgment(self.space(r.protocol), r.protocol, read.logprobs, read.raw, read.feedback,
+                               read.marker_written) for r, read in zip(requests, reads, strict=True)]
 
     def cache_fields(self) -> dict[str, Any]:
         fields = generation_params(self.config, 0).cache_fields()

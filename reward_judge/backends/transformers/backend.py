@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar
 
 from ...judge_input import JudgeInput, encode_all
-from ..base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend
+from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, GenerationParams,
+                    JudgeBackend)
 from ..continuations import candidate_tokens
 from .batching import plan_batches, prefix_only_cache, shared_prefix_inputs, shared_prefix_length
 from .logprobs import continuation_logprobs
+from .onepass import Generated, cached_columns, kept_prefix, read_from_generation
 from .options import TransformersOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...config import JudgeConfig
 
 logger = logging.getLogger(__name__)
+
+Row = TypeVar("Row")
 
 
 class TransformersBackend(JudgeBackend):
@@ -52,11 +56,16 @@ class TransformersBackend(JudgeBackend):
         self._eos_ids = _eos_token_ids(model, tokenizer)
         self.context_length = getattr(getattr(model, "config", None), "max_position_embeddings", None)
         self.oom_splits = 0  # batches split in halves after an out-of-memory error
+        #: ``expected`` reads: rows read from their generation's cache, context tokens run again for them,
+        #: and rows that needed a second prefill instead (a cache that cannot be cut back, see `onepass`).
+        self.onepass_rows = 0
+        self.onepass_tokens = 0
+        self.second_pass_rows = 0
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def declared_capabilities(cls, options: Any) -> frozenset[str]:
-        return frozenset({GENERATE, ANSWER_LOGPROBS})
+        return frozenset({GENERATE, ANSWER_LOGPROBS, GENERATE_ANSWER_LOGPROBS})
 
     @classmethod
     def load(cls, judge: str, config: "JudgeConfig", *, identity: Optional[str] = None) -> "TransformersBackend":
@@ -115,17 +124,20 @@ class TransformersBackend(JudgeBackend):
         encoded = encode_all(self.tokenizer, inputs)
         outputs: list[str] = [""] * len(encoded)
         # Full batches (split_groups=False): decode steps cost about the same for 8 rows as for 32.
-        for chunk in plan_batches(encoded, max_rows=self.batch_size, max_tokens=self.batch_tokens,
-                                  group_prefixes=self.prefix_cache, split_groups=False):
-            decoded = self._generate_splitting([encoded[i] for i in chunk], params)
-            for i, text in zip(chunk, decoded):
+        for chunk in self._generation_batches(encoded):
+            decoded = self._splitting(lambda rows: self.generate_batch(rows, params), [encoded[i] for i in chunk])
+            for i, text in zip(chunk, decoded, strict=True):
                 outputs[i] = text
         return outputs
 
-    def _generate_splitting(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
-        """`generate_batch`, split in halves on out-of-memory down to one input (which then raises)."""
+    def _generation_batches(self, encoded: Sequence[Sequence[int]]) -> list[list[int]]:
+        return plan_batches(encoded, max_rows=self.batch_size, max_tokens=self.batch_tokens,
+                            group_prefixes=self.prefix_cache, split_groups=False)
+
+    def _splitting(self, run: Callable[[Sequence[Row]], list[Any]], batch: Sequence[Row]) -> list[Any]:
+        """``run(batch)``, split in halves on out-of-memory down to one input (which then raises)."""
         try:
-            return self.generate_batch(batch, params)
+            return run(batch)
         except Exception as exc:
             if len(batch) == 1 or not is_out_of_memory(exc):
                 raise
@@ -133,10 +145,17 @@ class TransformersBackend(JudgeBackend):
         self.oom_splits += 1
         half = len(batch) // 2
         logger.warning("judge ran out of memory on a batch of %d: retrying as %d + %d", len(batch), half, len(batch) - half)
-        return self._generate_splitting(batch[:half], params) + self._generate_splitting(batch[half:], params)
+        return self._splitting(run, batch[:half]) + self._splitting(run, batch[half:])
 
     def generate_batch(self, batch: Sequence[Sequence[int]], params: GenerationParams) -> list[str]:
         """Generate for one batch of token id lists (left-padded here)."""
+        return self._decode(self._run_generate(batch, params, keep_cache=False).new_tokens)
+
+    def _decode(self, new_tokens: Sequence[Sequence[int]]) -> list[str]:
+        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in new_tokens]
+
+    def _run_generate(self, batch: Sequence[Sequence[int]], params: GenerationParams, *, keep_cache: bool) -> Generated:
+        """``model.generate`` on one batch; with ``keep_cache`` the result holds the generation's KV cache."""
         import torch
 
         width = max(len(ids) for ids in batch)
@@ -147,6 +166,8 @@ class TransformersBackend(JudgeBackend):
             max_new_tokens=params.max_new_tokens, do_sample=params.do_sample, pad_token_id=pad,
             eos_token_id=self._eos_ids, repetition_penalty=params.repetition_penalty,
         )
+        if keep_cache:
+            kwargs["return_dict_in_generate"] = True
         if params.do_sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or 0)
             torch.manual_seed(params.seed)
@@ -162,8 +183,56 @@ class TransformersBackend(JudgeBackend):
                 width = input_ids.shape[1]
                 kwargs["past_key_values"] = prefix_only_cache(self.model, batch[0][:shared], len(batch))
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
-        new_tokens = out[:, width:].tolist()
-        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in new_tokens]
+        sequences = out.sequences if keep_cache else out
+        return Generated(prompts=[list(ids) for ids in batch], new_tokens=sequences[:, width:].tolist(),
+                         cache=out.past_key_values if keep_cache else None, width=width, shared=shared)
+
+    def generate_answer_logprobs(self, inputs: Sequence[JudgeInput], params: GenerationParams,
+                                 slots: Sequence[AnswerSlot]) -> list[AnswerRead]:
+        """Generate the feedback and read the answer distribution from the same generation (no second prefill).
+
+        Batches are those of `generate` (so the feedback is the same text); each batch's answers are
+        read from its generation's KV cache before the next batch runs (see `onepass`).
+        """
+        if len(slots) != len(inputs):
+            raise ValueError(f"slots: {len(slots)} answer slots for {len(inputs)} inputs")
+        encoded = encode_all(self.tokenizer, inputs)
+        reads: list[Any] = [None] * len(inputs)
+        for chunk in self._generation_batches(encoded):
+            rows = [(i, encoded[i], inputs[i], slots[i]) for i in chunk]
+            for (i, _, _, _), read in zip(rows, self._splitting(lambda b: self.generate_read_batch(b, params), rows),
+                                          strict=True):
+                reads[i] = read
+        return reads
+
+    def generate_read_batch(self, batch: Sequence[tuple[int, list[int], JudgeInput, AnswerSlot]],
+                            params: GenerationParams) -> list[AnswerRead]:
+        """One batch of `generate_answer_logprobs`: rows are (index, token ids, judge input, answer slot)."""
+        import torch
+
+        generated = self._run_generate([ids for _, ids, _, _ in batch], params, keep_cache=True)
+        inputs = [judge_input for _, _, judge_input, _ in batch]
+        slots = [slot for _, _, _, slot in batch]
+        raws = self._decode(generated.new_tokens)
+        cuts = [slot.cut(judge_input, raw) for judge_input, raw, slot in zip(inputs, raws, slots, strict=True)]
+        rows = [candidate_tokens(self.tokenizer, context, slot.candidates)
+                for (context, _, _), slot in zip(cuts, slots, strict=True)]
+        columns = cached_columns(generated.cache)
+        kept = kept_prefix(generated, [ctx for ctx, _ in rows], columns) if columns is not None else []
+        if columns is None or min(kept) < 1:
+            # A cache that cannot be cut back (sliding window), or a context that shares nothing with it:
+            # read these rows the two-pass way.
+            generated.cache = None
+            self.second_pass_rows += len(batch)
+            logger.debug("reading %d answers with a second prefill (cache columns %s)", len(batch), columns)
+            return self.read_answers(inputs, raws, slots)
+        with torch.inference_mode():
+            logprobs = read_from_generation(self.model, generated, rows, pad_id=self.tokenizer.pad_token_id,
+                                            kept=kept, columns=columns)
+        self.onepass_rows += len(batch)
+        self.onepass_tokens += sum(len(ctx) - keep for (ctx, _), keep in zip(rows, kept, strict=True))
+        return [AnswerRead(raw, kept_text, written, lps)
+                for raw, (_, kept_text, written), lps in zip(raws, cuts, logprobs, strict=True)]
 
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         """Log-probability of each candidate written after each context (see `logprobs.continuation_logprobs`)."""
