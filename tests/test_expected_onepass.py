@@ -8,30 +8,20 @@ then ``answer_logprobs`` on the judge input plus the cut feedback (a full second
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar
-
 import pytest
 
 from reward_judge import GenerativeRewardModel, get_protocol
 from reward_judge.backends import GENERATE_ANSWER_LOGPROBS, OpenAIBackend
 from reward_judge.backends.base import AnswerSlot, JudgeBackend
 from reward_judge.faults import OutOfMemoryAbove
-from reward_judge.protocols.custom import CustomProtocol
 from reward_judge.scoring import generation_params
 from reward_judge.scoring.answers import AnswerSpace, answer_context, normalise
+from tests.test_modes import GradeProtocol  # a custom protocol whose answer slot is "Grade: "
 
 pytestmark = pytest.mark.slow
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", "What is 2+2?", "Name a primary colour.", "Name a primary colour."]
 COMPLETIONS = ["4", "Four, obviously.", "It is 5. My final verdict. Grade: 5", "Blue.", "I like turtles."]
-
-
-@dataclass(frozen=True)
-class GradeProtocol(CustomProtocol):
-    """A custom protocol whose answer slot is ``Grade: `` (the tiny judge copies it)."""
-
-    answer_prefix: ClassVar[str] = "Grade: "
 
 
 # The judge copies the "Grade: 3" lines, so it writes the answer marker itself.
