@@ -7,8 +7,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+class JsonlError(ValueError):
+    """A line of a JSON-lines file that is not a JSON object; the message starts with ``path:line``."""
+
+    def __init__(self, path: Any, line: int, problem: str):
+        self.path, self.line, self.problem = str(path), line, problem
+        super().__init__(f"{path}:{line}: {problem}")
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, object)`` for each non-empty line; ``ValueError`` names ``path:line``.
+    """Yield ``(line number, object)`` for each non-empty line; `JsonlError` names ``path:line``.
 
     The file is read line by line, never whole.
 
@@ -24,9 +32,9 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                raise JsonlError(path, number, f"is not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}")
+                raise JsonlError(path, number, f"each line must be a JSON object, got {type(row).__name__}")
             yield number, row
 
 

@@ -8,9 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, TypeVar
 
 import httpx
 
@@ -26,6 +27,20 @@ def echo_prompt(number: int) -> str:
 
 
 ECHO_COMPLETION = "Score:"
+
+
+T = TypeVar("T")
+
+
+def concurrently(call: Callable[[int], T], n: int, timeout: float = 300) -> list[T]:
+    """``call(0)`` ... ``call(n - 1)`` in n threads at once; their results in the order they finished."""
+    results: list[T] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(call(i))) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results
 
 
 def free_port() -> int:

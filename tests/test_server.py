@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests._servers import ECHO_COMPLETION, echo_prompt, metric, start_reward_server
+from tests._servers import ECHO_COMPLETION, concurrently, echo_prompt, metric, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
 pytestmark = pytest.mark.slow
@@ -100,15 +100,8 @@ def test_full_queue_answers_503_and_clients_back_off_then_succeed(tmp_path):
     with start_reward_server(tmp_path, "--max-batch-size", "2", "--max-queue", "2", "--max-wait-ms", "0",
                              "--retry-after", "1") as proc:
         # Direct burst: a full queue refuses with 503 and Retry-After.
-        def burst(i: int, out: list) -> None:
-            out.append(httpx.post(proc.url + "/v1/score", json={"prompts": [echo_prompt(500 + i)],
-                                                                "completions": [ECHO_COMPLETION]}, timeout=120))
-        responses: list = []
-        threads = [threading.Thread(target=burst, args=(i, responses)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
+        responses = concurrently(lambda i: httpx.post(proc.url + "/v1/score", json={
+            "prompts": [echo_prompt(500 + i)], "completions": [ECHO_COMPLETION]}, timeout=120), 8)
         busy = [r for r in responses if r.status_code == 503]
         assert busy and all(r.headers["retry-after"] == "1" for r in busy)
         # The client honours Retry-After, retries and every request ends with its own reward.

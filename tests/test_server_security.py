@@ -7,12 +7,11 @@ never printed in the access log, 413 once (with the limit named) for requests th
 
 from __future__ import annotations
 
-import threading
 
 import httpx
 import pytest
 
-from tests._servers import ECHO_COMPLETION, echo_prompt, metric, start_reward_server
+from tests._servers import ECHO_COMPLETION, concurrently, echo_prompt, metric, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
 pytestmark = pytest.mark.slow
@@ -89,16 +88,7 @@ def test_requests_that_can_never_fit_are_413_once_with_the_limit_named(server):
 
 
 def test_busy_is_503_with_retry_after_and_a_request_that_fits_later_succeeds(server):
-    responses: list = []
-
-    def send(i: int) -> None:
-        responses.append(_score(server.url, rows=4, headers=AUTH))
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    responses = concurrently(lambda i: _score(server.url, rows=4, headers=AUTH), 4)
     busy = [r for r in responses if r.status_code == 503]
     assert busy and all(r.headers["retry-after"] == "1" for r in busy)
     assert all(r.status_code in (200, 503) for r in responses)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, GenerationParams,
-                   JudgeBackend)
+                   JudgeBackend, LogprobsUnsupported)
 from .registry import BACKEND_OPTIONS, backend_class
 
 __all__ = ["ANSWER_LOGPROBS", "AnswerRead", "AnswerSlot", "BACKEND_OPTIONS", "GENERATE", "GENERATE_ANSWER_LOGPROBS",
-           "GenerationParams", "JudgeBackend", "OpenAIBackend", "TransformersBackend", "backend_class"]
+           "GenerationParams", "JudgeBackend", "LogprobsUnsupported", "OpenAIBackend", "TransformersBackend", "backend_class"]
 
 
 def __getattr__(name: str) -> Any:

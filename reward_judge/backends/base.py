@@ -20,6 +20,14 @@ GENERATE_ANSWER_LOGPROBS = "generate_answer_logprobs"
 Cut = Callable[[JudgeInput, str], tuple[JudgeInput, str, bool]]
 
 
+class LogprobsUnsupported(ValueError):
+    """The backend cannot give the answer log-probabilities a score-distribution mode needs.
+
+    Reward models refuse such a mode at construction (`JudgeBackend.declared_capabilities`,
+    `JudgeBackend.ensure`); a backend raises it itself when called for them anyway.
+    """
+
+
 @dataclass(frozen=True)
 class AnswerSlot:
     """Where the judge's answer is read after its own feedback, and which answers are scored there.
@@ -128,7 +136,8 @@ class JudgeBackend(ABC):
 
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         """Log-probability of each candidate written right after each context (teacher-forced, summed over tokens)."""
-        raise NotImplementedError(f"backend {self.name or type(self).__name__!r} cannot read answer log-probabilities")
+        raise LogprobsUnsupported(f"backend {self.describe()} cannot read answer log-probabilities "
+                                  f"(its capabilities: {sorted(self.capabilities)})")
 
     def generate_answer_logprobs(self, inputs: Sequence[JudgeInput], params: GenerationParams,
                                  slots: Sequence[AnswerSlot]) -> list[AnswerRead]:

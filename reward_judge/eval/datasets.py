@@ -29,13 +29,19 @@ ALL = "all"  # the group of items that name none
 
 
 @dataclass(frozen=True)
-class PairItem:
-    """Two responses to one prompt and which one people preferred: 0 the first, 1 the second, 2 a tie."""
+class _Item:
+    """What every benchmark item has: its position, its line in the file, its group and its prompt."""
 
     index: int
     line: int
     group: str
     prompt: str
+
+
+@dataclass(frozen=True)
+class PairItem(_Item):
+    """Two responses to one prompt and which one people preferred: 0 the first, 1 the second, 2 a tie."""
+
     response_a: str
     response_b: str
     label: int
@@ -44,13 +50,9 @@ class PairItem:
 
 
 @dataclass(frozen=True)
-class AbsoluteItem:
+class AbsoluteItem(_Item):
     """One response with a numeric label (for the Prometheus sets, the mean of GPT-4's scores)."""
 
-    index: int
-    line: int
-    group: str
-    prompt: str
     response: str
     label: float
     reference: Optional[str] = None
@@ -58,13 +60,9 @@ class AbsoluteItem:
 
 
 @dataclass(frozen=True)
-class PreferenceItem:
+class PreferenceItem(_Item):
     """A chosen and a rejected response to one prompt, each to be scored on its own (HHH-alignment)."""
 
-    index: int
-    line: int
-    group: str
-    prompt: str
     chosen: str
     rejected: str
     rubric: RubricValue = None

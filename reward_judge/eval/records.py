@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from ..jsonl import JsonlError, read_jsonl
+
 
 class EvalDataError(ValueError):
     """A benchmark or prediction file holds something that cannot be evaluated.
@@ -62,17 +64,10 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise EvalDataError(path, number, None, f"is not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise EvalDataError(path, number, None, "each line must be a JSON object", type(row).__name__)
-            yield number, row
+    try:
+        yield from read_jsonl(path)
+    except JsonlError as exc:
+        raise EvalDataError(path, exc.line, None, exc.problem) from None
 
 
 def _read_json_array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

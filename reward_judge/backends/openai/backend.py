@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
-from ..base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend
+from ..base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend, LogprobsUnsupported
 from ..continuations import candidate_tokens
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions
@@ -39,10 +39,6 @@ logger = logging.getLogger(__name__)
 
 COMPLETIONS = "/v1/completions"
 CHAT = "/v1/chat/completions"
-
-
-class LogprobsUnsupported(ValueError):
-    """The judge server does not return the token log-probabilities a score-distribution mode needs."""
 
 
 class OpenAIBackend(JudgeBackend):
@@ -222,7 +218,7 @@ class OpenAIBackend(JudgeBackend):
     # ------------------------------------------------------- answer distributions
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         if self.endpoint == "chat":
-            raise NotImplementedError("endpoint='chat' cannot read answer log-probabilities; use endpoint='completions'")
+            raise LogprobsUnsupported("endpoint='chat' cannot read answer log-probabilities; use endpoint='completions'")
 
         async def run() -> list[list[float]]:
             return list(await asyncio.gather(*(self._answer_logprobs(c, candidates) for c in contexts)))
