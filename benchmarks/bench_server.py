@@ -53,7 +53,7 @@ def main() -> int:
 
     port = free_port()
     argv = [sys.executable, "-m", "reward_judge.integrations.cli", "serve", "--judge", args.judge, "--port", str(port),
-            "--protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, "--batch-size", str(args.batch_size),
+            "--protocol", json.dumps(ECHO_PROTOCOL), *ECHO_OPTIONS, "--transformers-batch-size", str(args.batch_size),
             "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
     log = Path(tempfile.mkdtemp(prefix="bench-server-")) / "serve.log"  # the server's output, kept out of the CWD
     key = secrets.token_hex(16)

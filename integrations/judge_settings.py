@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from .batcher import ThreadedBatcher
-from .policy_chat import PolicyChat
+from .policy_prompts import PolicyPromptReader
 
 CONFIG_ENV = "REWARD_JUDGE_CONFIG"
 ENV_PREFIX = "REWARD_JUDGE_"
@@ -97,7 +97,7 @@ class JudgeSettings:
                 raise ValueError(f"{name} must be a number, got {value!r}")
         if not isinstance(self.options, Mapping):
             raise ValueError(f"options must be a mapping of from_pretrained options, got {self.options!r}")
-        PolicyChat(self.policy_template)  # raises with the accepted names
+        PolicyPromptReader(self.policy_template)  # raises with the accepted names
 
     def key(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
@@ -113,10 +113,10 @@ class JudgeSettings:
             protocol = CustomProtocol(**fields)
         return GenerativeRewardModel.from_pretrained(self.judge, protocol=protocol, rubric=self.rubric, **self.options)
 
-    def build_policy_chat(self) -> PolicyChat:
+    def build_policy_reader(self) -> PolicyPromptReader:
         if self.policy_tokenizer:
-            return PolicyChat.from_tokenizer(self.policy_tokenizer, template=self.policy_template)
-        return PolicyChat(self.policy_template)
+            return PolicyPromptReader.from_tokenizer(self.policy_tokenizer, template=self.policy_template)
+        return PolicyPromptReader(self.policy_template)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class SharedJudge:
 
     settings: JudgeSettings
     batcher: ThreadedBatcher
-    policy: PolicyChat
+    policy: PolicyPromptReader
 
     def reward(self, result: Any) -> float:
         return self.settings.fallback_reward if result.reward is None else float(result.reward)
@@ -211,5 +211,5 @@ def shared_judge(settings: Optional[JudgeSettings] = None) -> SharedJudge:
             rm = settings.build_reward_model()
             batcher = ThreadedBatcher(rm, max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms)
             atexit.register(batcher.close)  # finish what is queued, stop the loop thread
-            _SHARED[key] = SharedJudge(settings, batcher, settings.build_policy_chat())
+            _SHARED[key] = SharedJudge(settings, batcher, settings.build_policy_reader())
         return _SHARED[key]

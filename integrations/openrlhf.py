@@ -8,7 +8,7 @@ judge once per process from ``$REWARD_JUDGE_CONFIG`` or ``REWARD_JUDGE_*`` varia
 ``fallback_reward`` was used).
 
 Prompts are chat-templated by the policy and queries end with its end-of-turn text; both are read
-back as the reward server's ``/get_reward`` does (`policy_chat`), so the judge gets the conversation
+back as the reward server's ``/get_reward`` does (`policy_prompts`), so the judge gets the conversation
 and the bare response. ``reward-judge reward-file openrlhf`` prints this file's path.
 
 Example:

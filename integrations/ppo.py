@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from reward_judge import GenerativeRewardModel
-from reward_judge.config import FALLBACK_RAISE
+from reward_judge.rewarding import FALLBACK_RAISE
 
 logger = logging.getLogger(__name__)
 

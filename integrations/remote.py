@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any, Optional, Sequence, Union
 
 from reward_judge.backends.http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
+from reward_judge.extras import require_extra
 
 from .server_guard import API_KEY_ENV
 
@@ -49,6 +50,7 @@ class RemoteRewardModel:
         forward_columns: Sequence[str] = ("reference", "rubric"),
         api_key: Optional[str] = None,
     ):
+        require_extra("serve", "httpx", feature="RemoteRewardModel")
         self.urls = normalize_urls(url, "url")
         if api_key is None:
             api_key = os.environ.get(API_KEY_ENV) or None

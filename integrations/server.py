@@ -5,7 +5,7 @@ Endpoints:
 - ``POST /get_reward``: OpenRLHF's remote reward convention (``query``, ``prompts``, ``labels`` ->
   ``rewards``, ``scores``, ``extra_logs``), so ``--reward.remote_url http://host:port/get_reward`` works
   unchanged. The prompts are chat-templated by the policy: the conversation is read back from them
-  (`policy_chat.PolicyChat`) and the policy's trailing end-of-turn text is cut from the response,
+  (`policy_prompts.PolicyPromptReader`) and the policy's trailing end-of-turn text is cut from the response,
   so the judge reads the conversation and the answer, never the policy's chat markup;
 - ``POST /v1/score``: prompts (text or chat messages), completions, optional reference / rubric /
   completions_b -> the full `JudgeResult` fields;
@@ -36,7 +36,7 @@ from typing import Any, Optional
 
 from .batcher import MicroBatcher, QueueFull, RequestTooLarge
 from .openrlhf import read_request
-from .policy_chat import PolicyChat
+from .policy_prompts import PolicyPromptReader
 from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
 
@@ -65,14 +65,14 @@ def _positive(name: str, value: Any) -> None:
 def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: float = 10.0, max_queue: int = 1024,
                retry_after_s: int = 1, get_reward_fallback: float = 0.0, drain_timeout_s: float = 60.0,
                api_key: Optional[str] = None, max_request_rows: Optional[int] = None,
-               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, policy_chat: Optional[PolicyChat] = None) -> Any:
+               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, policy_reader: Optional[PolicyPromptReader] = None) -> Any:
     """The ASGI app serving ``reward_model`` (FastAPI behind `server_guard.RequestGuard`).
 
     ``get_reward_fallback`` is the number ``/get_reward`` sends where the judge gave no valid answer
     (OpenRLHF needs a number for every sample); each such row is flagged in ``extra_logs`` and counted
     in ``/metrics``. ``api_key``: required on every path but ``/health`` when set.
     ``max_request_rows`` (default: ``max_queue``) and ``max_request_bytes`` bound one request.
-    ``policy_chat`` reads ``/get_reward`` prompts (default: detect the common template families).
+    ``policy_reader`` reads ``/get_reward`` prompts (default: detect the common template families).
 
     Example:
         >>> import uvicorn                                                     # doctest: +SKIP
@@ -90,7 +90,7 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
     # A request larger than the whole queue could never be taken: the queue bounds it too.
     row_limit = max_queue if max_request_rows is None else min(max_request_rows, max_queue)
     limit_flag = "--max-request-rows" if max_request_rows is not None and max_request_rows <= max_queue else "--max-queue"
-    policy = policy_chat or PolicyChat("auto")
+    policy = policy_reader or PolicyPromptReader("auto")
     state: dict[str, MicroBatcher] = {}
 
     def depth() -> int:

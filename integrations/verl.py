@@ -33,7 +33,7 @@ import threading
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from reward_judge.integrations.judge_settings import JudgeSettings, SharedJudge, current_settings, shared_judge
-from reward_judge.integrations.policy_chat import Message, PolicyChat
+from reward_judge.integrations.policy_prompts import Message, PolicyPromptReader
 
 logger = logging.getLogger("reward_judge.integrations.verl")
 
@@ -41,7 +41,7 @@ logger = logging.getLogger("reward_judge.integrations.verl")
 _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned: set[str] = set()
 _CLIENTS: dict[tuple[str, float], Any] = {}
-_POLICIES: dict[str, PolicyChat] = {}
+_POLICIES: dict[str, PolicyPromptReader] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -49,12 +49,12 @@ def _settings(judge_config: Optional[str]) -> JudgeSettings:
     return current_settings(judge_config or None)
 
 
-def _policy(settings: JudgeSettings) -> PolicyChat:
+def _policy(settings: JudgeSettings) -> PolicyPromptReader:
     """The remote functions read prompts here (the server gets chat messages); one reader per settings."""
     key = settings.key()
     with _CLIENTS_LOCK:
         if key not in _POLICIES:
-            _POLICIES[key] = settings.build_policy_chat()
+            _POLICIES[key] = settings.build_policy_reader()
         return _POLICIES[key]
 
 
@@ -66,12 +66,12 @@ def _ignore(kwargs: Mapping[str, Any]) -> None:
                        "remote ones)", unknown)
 
 
-def verl_row(solution_str: Any, ground_truth: Any, extra_info: Any, policy: PolicyChat,
+def verl_row(solution_str: Any, ground_truth: Any, extra_info: Any, policy: PolicyPromptReader,
              where: str = "") -> tuple[Union[str, list[Message]], str, Optional[str], Optional[str]]:
     """(judge prompt, response, reference, rubric) of one verl sample.
 
     Example:
-        >>> verl_row("4", 4, {"question": "2+2?"}, PolicyChat("auto"))
+        >>> verl_row("4", 4, {"question": "2+2?"}, PolicyPromptReader("auto"))
         ('2+2?', '4', '4', None)
     """
     info = extra_info if isinstance(extra_info, Mapping) else {}
@@ -116,7 +116,7 @@ def _plain(value: Any) -> Any:
     return tolist() if callable(tolist) else value
 
 
-def _rows(judge_policy: PolicyChat, solution_strs: Sequence[Any], ground_truths: Sequence[Any],
+def _rows(judge_policy: PolicyPromptReader, solution_strs: Sequence[Any], ground_truths: Sequence[Any],
           extra_infos: Optional[Sequence[Any]]) -> list[tuple[Any, str, Optional[str], Optional[str]]]:
     n = len(solution_strs)
     infos = [None] * n if extra_infos is None else list(extra_infos)

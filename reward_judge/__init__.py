@@ -8,35 +8,39 @@ Example:
 
 from typing import Any
 
-from .backends import GenerationParams, JudgeBackend
+from .backends import (BackendContext, BackendOptions, BackendSpec, GenerationParams, JudgeBackend, backend_names,
+                       get_backend, register_backend)
 from .backends.openai.options import OpenAIOptions
 from .backends.transformers.options import TransformersOptions
 from .cache import JudgeCache
-from .chat import ChatFormatter
+from .chat_format import ChatFormatter
 from .config import JudgeConfig
 from .embedded import EmbeddedJudgeMissing
+from .groups import GroupOptions
 from .judge_input import JudgeInput
 from .normalize import normalize_score, normalize_winner
-from .pipeline import JudgePipeline
 from .presets import Preset, get_preset, list_presets
 from .protocols import CustomProtocol, JudgeProtocol, get_protocol, list_protocols
-from .requests import JudgeRequest, RequestRenderer
-from .result import JudgeResult, Verdict
-from .rewarding import to_result
+from .rendering import JudgeRequest, RequestRenderer
+from .result import JudgeResult
 from .reward_model import GenerativeRewardModel, JudgeFailure
+from .rewarding import RewardRule, to_result
 from .rubric import Rubric, get_rubric, list_rubrics
-from .scoring import Judgment, Scorer
+from .runner import JudgeRunner
+from .scoring import AttemptPlan, Scorer
 from .stats import JudgeStats
+from .verdicts import Judgment, Outcome, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChatFormatter", "CustomProtocol", "EmbeddedJudgeMissing", "GenerationParams", "GenerativeRewardModel",
-    "JudgeBackend", "JudgeCache", "JudgeConfig", "JudgeFailure", "JudgeInput", "JudgePipeline", "JudgeProtocol",
-    "JudgeRequest", "JudgeResult", "JudgeStats", "Judgment", "OpenAIBackend", "OpenAIOptions", "Preset",
-    "RequestRenderer", "Rubric", "Scorer", "TransformersBackend", "TransformersOptions", "Verdict", "get_preset",
-    "get_protocol", "get_rubric", "list_presets", "list_protocols", "list_rubrics", "normalize_score",
-    "normalize_winner", "to_result",
+    "AttemptPlan", "BackendContext", "BackendOptions", "BackendSpec", "ChatFormatter", "CustomProtocol",
+    "EmbeddedJudgeMissing", "GenerationParams", "GenerativeRewardModel", "GroupOptions", "JudgeBackend", "JudgeCache",
+    "JudgeConfig", "JudgeFailure", "JudgeInput", "JudgeProtocol", "JudgeRequest", "JudgeResult", "JudgeRunner",
+    "JudgeStats", "Judgment", "OpenAIBackend", "OpenAIOptions", "Outcome", "Preset", "RequestRenderer", "RewardRule",
+    "Rubric", "Scorer", "TransformersBackend", "TransformersOptions", "Verdict", "backend_names", "get_backend",
+    "get_preset", "get_protocol", "get_rubric", "list_presets", "list_protocols", "list_rubrics", "normalize_score",
+    "normalize_winner", "register_backend", "to_result",
 ]
 
 

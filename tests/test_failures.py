@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reward_judge import GenerativeRewardModel
-from reward_judge.faults import FailingBackend, OutOfMemoryAbove
-from reward_judge.scoring import generation_params
+from tests._faults import FailingBackend, OutOfMemoryAbove
 from reward_judge.protocols import CustomProtocol
 from reward_judge.reward_model import JudgeFailure
 from reward_judge.truncation import MARKER
@@ -65,7 +64,7 @@ def test_unparseable_answers_are_retried_then_fall_back(make_rm):
     assert "ZZZ" in result.error  # the error names the pattern that was not found
     assert rm.stats.retries == 2 and rm.stats.parse_failures == 3 and rm.stats.fallbacks == 1
     # the retries sample with new seeds, so they are real second chances
-    assert generation_params(rm.config, 1).do_sample and generation_params(rm.config, 2).seed != generation_params(rm.config, 1).seed
+    assert rm.config.attempt_plan().params(1).do_sample and rm.config.attempt_plan().params(2).seed != rm.config.attempt_plan().params(1).seed
 
     strict = make_rm(protocol=NEVER, max_attempts=1, fallback="raise")
     with pytest.raises(JudgeFailure, match=r"1 of 1 rollouts got no valid judge answer") as info:

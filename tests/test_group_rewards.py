@@ -12,13 +12,13 @@ import random
 import pytest
 
 from reward_judge import GenerativeRewardModel, JudgeCache
-from reward_judge.faults import FailingBackend
 from reward_judge.groups.grouping import Row, form_groups
 from reward_judge.groups.listwise import ListwiseJob
 from reward_judge.groups.pairwise import PairwiseJob
 from reward_judge.integrations.best_of_n import best_of_n
-from reward_judge.pipeline import Outcome
-from reward_judge.scoring import Judgment
+from reward_judge.metrics import trainer_metrics
+from reward_judge.verdicts import Judgment, Outcome
+from tests._faults import FailingBackend
 from tests.group_protocols import SHORT_PAIR
 
 MATH = "What is 2+2?"
@@ -84,7 +84,7 @@ def test_generate_mode_disagreement_is_a_tie_and_consistency_is_logged(pair_rm):
             consistent += agree
         wins = [c["outcome"] for c in result.extra["comparisons"]]
         assert result.reward == pytest.approx(sum(wins) / len(wins))
-    metrics = rm.trainer_metrics(results, 1.0)
+    metrics = trainer_metrics(rm.__name__, results, 1.0)
     assert metrics[f"{rm.__name__}/position_consistency"] == pytest.approx(consistent / checked)
     assert metrics[f"{rm.__name__}/judge_calls_per_group"] == 6.0
     assert rm.stats.comparisons_consistent == consistent // 2  # each pair appears in both of its results
@@ -99,7 +99,7 @@ def test_one_order_halves_the_calls_and_checks_no_consistency(pair_rm):
             (order,) = comparison["orders"]
             mine = order["p_first"] if order["shown_first"] == "self" else order["p_second"]
             assert comparison["consistent"] is None and comparison["outcome"] == pytest.approx(mine + 0.5 * order["p_tie"])
-    metrics = rm.trainer_metrics(results, 1.0)
+    metrics = trainer_metrics(rm.__name__, results, 1.0)
     assert f"{rm.__name__}/position_consistency" not in metrics  # nothing to check with one order
     assert metrics[f"{rm.__name__}/judge_calls_per_group"] == 3.0
 
@@ -120,7 +120,7 @@ def test_failed_comparisons_are_counted_and_left_out_never_ties(pair_rm, judge_b
         assert len(valid) == 2 and result.reward == pytest.approx(sum(valid) / 2)  # the failed pair is not a 0.5
     assert rm.stats.comparisons == 6 and rm.stats.comparisons_failed == 3 and rm.stats.fallbacks == 1
     assert rm.stats.backend_errors == 6  # both orders of the three pairs with the poisoned completion
-    assert rm.trainer_metrics(results, 1.0)[f"{rm.__name__}/failed_comparisons"] == 3.0
+    assert trainer_metrics(rm.__name__, results, 1.0)[f"{rm.__name__}/failed_comparisons"] == 3.0
 
     declared = pair_rm(backend=flaky, max_attempts=1, fallback=0.0).score([MATH] * 2, completions[:2])
     assert [r.reward for r in declared] == [0.0, 0.0] and all(r.fallback for r in declared)
@@ -174,7 +174,7 @@ def test_budgeted_ring_fits_bradley_terry_and_reuses_the_cache(pair_rm, tmp_path
     repeated = again.score([MATH] * 5, list(reversed(completions)))
     assert again.stats.judge_requests == 0 and again.stats.cache_hits == 10
     assert [r.reward for r in reversed(repeated)] == [r.reward for r in results]
-    assert again.trainer_metrics(repeated, 0.1)[f"{again.__name__}/judge_calls_per_group"] == 0.0
+    assert trainer_metrics(again.__name__, repeated, 0.1)[f"{again.__name__}/judge_calls_per_group"] == 0.0
 
 
 def test_best_of_n_with_a_pairwise_judge_ranks_each_prompts_candidates(pair_rm):
@@ -207,11 +207,11 @@ def test_listwise_with_the_embedded_judge_retries_then_falls_back(judge_backend)
 def test_listwise_shows_a_seeded_shuffle_and_maps_scores_back(judge_backend):
     rm = GenerativeRewardModel.from_pretrained(judge_backend, protocol="listwise", max_new_tokens=6)
     rows = [Row(MATH, c) for c in ["4", "five", "It is four.", "22"]]
-    job = ListwiseJob(rows, form_groups(rows), rm.renderer, rm.config, call=1)
+    job = ListwiseJob(rows, form_groups(rows), rm.renderer, rm.config.reward_rule(), seed=rm.config.seed, call=1)
     moved = [rows[k] for k in (2, 0, 3, 1)]
-    same = ListwiseJob(moved, form_groups(moved), rm.renderer, rm.config, call=1)
+    same = ListwiseJob(moved, form_groups(moved), rm.renderer, rm.config.reward_rule(), seed=rm.config.seed, call=1)
     assert job.requests[0].input.text == same.requests[0].input.text  # the input order does not matter
-    orders = {tuple(ListwiseJob(rows, form_groups(rows), rm.renderer, rm.config, call=c).order[0]) for c in range(1, 9)}
+    orders = {tuple(ListwiseJob(rows, form_groups(rows), rm.renderer, rm.config.reward_rule(), seed=rm.config.seed, call=c).order[0]) for c in range(1, 9)}
     assert len(orders) > 1  # the shown order changes from call to call
     shown = [rows[job.groups[0].entrants[e].rows[0]].completion for e in job.order[0]]
     text = job.requests[0].input.text
@@ -230,6 +230,6 @@ def test_the_pair_request_is_the_single_pipeline_request(pair_rm):
     """A group's pair request is byte for byte what `rm.request` renders for that ordered pair."""
     rm = pair_rm()
     rows = [Row(MATH, "4"), Row(MATH, "five")]
-    job = PairwiseJob(rows, form_groups(rows), rm.renderer, rm.config)
+    job = PairwiseJob(rows, form_groups(rows), rm.renderer, rm.config.group_options, rm.config.reward_rule(), seed=rm.config.seed)
     texts = {r.input.text for r in job.requests}
     assert texts == {rm.render(MATH, "4", completion_b="five"), rm.render(MATH, "five", completion_b="4")}

@@ -26,7 +26,7 @@ if importlib.util.find_spec("llama_cpp") is None:
 
 SERVER_KEY = "reward-server-key-3e9c"
 BACKEND_KEY = "judge-backend-key-a41f"
-OPENAI = ["--backend", "openai", "--max-concurrency", "1", "--request-timeout", "600", "--api-key-env",
+OPENAI = ["--backend", "openai", "--openai-max-concurrency", "1", "--openai-request-timeout", "600", "--openai-api-key-env",
           "JUDGE_BACKEND_KEY"]
 
 
@@ -44,13 +44,13 @@ def judge_server(tmp_path_factory):
 def test_the_client_and_the_openai_backend_each_send_their_key(tmp_path, judge_server):
     prompts = [echo_prompt(n) for n in (123, 456)]
     env = {"REWARD_JUDGE_API_KEY": SERVER_KEY, "JUDGE_BACKEND_KEY": BACKEND_KEY}
-    with start_reward_server(tmp_path, *OPENAI, "--base-url", judge_server.url, env=env, name="keyed") as server:
+    with start_reward_server(tmp_path, *OPENAI, "--openai-base-url", judge_server.url, env=env, name="keyed") as server:
         records = RemoteRewardModel(server.url, api_key=SERVER_KEY, timeout=600).score(prompts, [ECHO_COMPLETION] * 2)
     assert all(r["error"] is None or "401" not in r["error"] for r in records)
     assert any(r["ok"] for r in records), records  # the judge server answered the backend
 
     env = {"REWARD_JUDGE_API_KEY": SERVER_KEY, "JUDGE_BACKEND_KEY": "not-the-judge-key"}
-    with start_reward_server(tmp_path, *OPENAI, "--base-url", judge_server.url, env=env, name="wrong") as server:
+    with start_reward_server(tmp_path, *OPENAI, "--openai-base-url", judge_server.url, env=env, name="wrong") as server:
         refused = RemoteRewardModel(server.url, api_key=SERVER_KEY, timeout=600).score(prompts, [ECHO_COMPLETION] * 2)
     assert all(not r["ok"] and r["reward"] is None for r in refused)
     assert all("401" in (r["error"] or "") for r in refused), refused

@@ -1,8 +1,9 @@
-"""The core's import graph: no cycle, and nothing imported from the framework glue (`integrations/`).
+"""The core's import graph: no cycle between modules nor between packages, and nothing from the framework glue.
 
 Every ``import`` statement of every module under ``reward_judge/`` counts: at module level, inside a
 function (a lazy import is still a dependency) and under ``if TYPE_CHECKING:`` (a cycle of type-only
-imports is still two modules that each need the other).
+imports is still two modules that each need the other). At the package level each subpackage and each
+top-level module of ``reward_judge/`` is one unit.
 """
 
 from __future__ import annotations
@@ -57,11 +58,28 @@ def test_core_never_imports_the_framework_glue():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_core_import_graph_has_no_cycle():
+def unit_of(module: str) -> str:
+    """The package-level unit of a core module: ``reward_judge.scoring.base`` -> ``scoring``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "reward_judge"
+
+
+def unit_graph() -> dict[str, set[str]]:
     modules = core_modules()
-    graph = {name: sorted(i for i in imports_of(name, path, modules) if i in modules and i != name)
-             for name, path in modules.items()}
-    # Tarjan's strongly connected components: any component of more than one module is a cycle
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        unit = unit_of(name)
+        graph.setdefault(unit, set())
+        for target in imports_of(name, path, modules):
+            if target.startswith("reward_judge") and not target.startswith("reward_judge.integrations"):
+                other = unit_of(target)
+                if other != unit:
+                    graph[unit].add(other)
+    return graph
+
+
+def cycles_of(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components: any component of more than one node is a cycle."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -92,13 +110,51 @@ def test_core_import_graph_has_no_cycle():
     for node in graph:
         if node not in index:
             visit(node)
-    assert cycles == [], f"import cycles in the core: {cycles}"
+    return cycles
+
+
+def test_core_import_graph_has_no_cycle():
+    modules = core_modules()
+    graph = {name: sorted(i for i in imports_of(name, path, modules) if i in modules and i != name)
+             for name, path in modules.items()}
+    assert cycles_of(graph) == [], f"import cycles in the core: {cycles_of(graph)}"
+
+
+def test_core_packages_have_no_cycle():
+    """Each subpackage and each top-level module is one unit; the units form no cycle."""
+    graph = {unit: sorted(targets) for unit, targets in unit_graph().items()}
+    assert cycles_of(graph) == [], f"package-level import cycles in the core: {cycles_of(graph)}"
+    assert "reward_judge" not in {t for targets in graph.values() for t in targets}, \
+        "a core module imports the package root (reward_judge/__init__.py), which imports everything"
+
+
+def test_verdict_types_sit_below_their_users():
+    """`Verdict`, `Judgment` and `Outcome` import nothing of the package; every stage that uses them imports them."""
+    graph = unit_graph()
+    assert graph["verdicts"] == set()
+    users = {unit for unit, targets in graph.items() if "verdicts" in targets}
+    assert {"protocols", "scoring", "runner", "isolation", "groups", "rewarding", "result"} <= users
+
+
+def test_backends_get_a_narrow_context():
+    """Backends import neither the configuration nor the presets, nor any stage above them."""
+    graph = unit_graph()
+    assert graph["backends"] <= {"judge_input", "special_tokens", "options", "verdicts", "textsafe"}, graph["backends"]
+
+
+def test_groups_own_their_options():
+    """The group layer never reads the whole `JudgeConfig`; its options class lives in it."""
+    graph = unit_graph()
+    assert "config" not in graph["groups"] and "groups" in graph["config"]
+    assert "config" not in graph["scoring"] and "config" not in graph["runner"]
 
 
 def test_the_walk_sees_real_edges():
     """The checker itself: it finds the edges a reader can see in the source (so an empty result means something)."""
     modules = core_modules()
     edges = imports_of("reward_judge.reward_model", modules["reward_judge.reward_model"], modules)
-    assert {"reward_judge.pipeline", "reward_judge.requests", "reward_judge.scoring"} <= edges
-    lazy = imports_of("reward_judge.reward_model", modules["reward_judge.reward_model"], modules)
-    assert "reward_judge.backends.openai.backend" in lazy  # a function-level import counts too
+    assert {"reward_judge.runner", "reward_judge.rendering", "reward_judge.scoring"} <= edges
+    lazy = imports_of("reward_judge.judges", modules["reward_judge.judges"], modules)
+    assert "reward_judge.backends.transformers.backend" in lazy  # a function-level import counts too
+    typed = imports_of("reward_judge.judges", modules["reward_judge.judges"], modules)
+    assert "reward_judge.config" in typed  # and so does one under TYPE_CHECKING

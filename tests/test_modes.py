@@ -11,7 +11,6 @@ import pytest
 from reward_judge import GenerativeRewardModel, get_protocol
 from reward_judge.config import JudgeConfig
 from reward_judge.judge_input import JudgeInput
-from reward_judge.scoring import generation_params
 from reward_judge.scoring.answers import AnswerSpace, answer_context, answer_suffix
 from reward_judge.protocols.custom import CustomProtocol
 
@@ -100,7 +99,7 @@ def test_direct_argmax_is_the_greedy_answer(judge):
     protocol = get_protocol("prometheus-v2")
     results = judge.score(PROMPTS, COMPLETIONS)
     inputs = [judge.request(p, c).input.extend(protocol.answer_prefix) for p, c in zip(PROMPTS, COMPLETIONS)]
-    greedy = judge.backend.generate(inputs, generation_params(judge.config.replace(max_new_tokens=1)))
+    greedy = judge.backend.generate(inputs, judge.config.replace(max_new_tokens=1).attempt_plan().first)
     checked = 0
     for r, g in zip(results, greedy):
         if g.strip() in r.distribution:
@@ -143,7 +142,7 @@ def test_batched_equals_one_by_one(judge, mode):
 def test_generate_mode_batched_equals_one_by_one(judge):
     rm = with_config(judge, mode="generate", max_attempts=1)
     inputs = [rm.request(p, c).input for p, c in zip(PROMPTS, COMPLETIONS)]
-    params = generation_params(rm.config)
+    params = rm.config.attempt_plan().first
     batched = rm.backend.generate(inputs, params)
     single = [rm.backend.generate([i], params)[0] for i in inputs]
     assert batched == single

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Optional, Sequence
 
-from . import best_of_n, cache, protocols, redteam, reward_file, score, serve
+from . import best_of_n, cache, export, protocols, redteam, reward_file, score, serve
 from . import eval as eval_command  # the module is named after its subcommand; the alias keeps the builtin
 
-SUBCOMMANDS = (score, protocols, best_of_n, cache, serve, redteam, reward_file, eval_command)
+SUBCOMMANDS = (score, protocols, best_of_n, cache, serve, export, redteam, reward_file, eval_command)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,11 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        # transformers and huggingface_hub read this when they are imported: no weight-loading bars either
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        if "transformers" in sys.modules:
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args) or 0)

@@ -75,6 +75,14 @@ def _pairwise_defaults(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from reward_judge.eval import EvalDataError, evaluate, get_benchmark
+    from reward_judge.extras import MissingExtra, require_extra
+
+    try:
+        require_extra("eval", "scipy", feature="reward-judge eval")
+        if args.report_dir:
+            require_extra("eval", "matplotlib", feature="reward-judge eval --report (its plots)")
+    except MissingExtra as exc:
+        raise SystemExit(str(exc)) from None
 
     spec = get_benchmark(args.benchmark)
     reward_model = None

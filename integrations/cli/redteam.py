@@ -17,11 +17,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--attacks", help="comma-separated attack names (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the attacks and exit")
     parser.add_argument("--json", help="write the full report (per-prompt rewards and deltas) as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_judge_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from reward_judge.redteam import ATTACKS, read_prompts, run_redteam
 
     if args.list:
@@ -32,7 +35,12 @@ def run(args: argparse.Namespace) -> int:
         prompts = read_prompts(args.prompts) if args.prompts else None
         attacks = [a.strip() for a in args.attacks.split(",") if a.strip()] if args.attacks else None
         rm = build_reward_model(args)
-        report = run_redteam(rm, prompts, attacks)
+        with tqdm(unit="rollout", desc="judging attacks", disable=args.quiet, file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = run_redteam(rm, prompts, attacks, progress=progress)
     except (ValueError, OSError) as exc:
         raise SystemExit(f"reward-judge redteam: {exc}") from None
     print(report.table())

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     net.add_argument("--api-key", default=None,
                      help=f"the key clients of this server must send, on every path but /health (Authorization: "
                           f"Bearer KEY, or ?api_key=KEY in the URL for OpenRLHF); default ${API_KEY_ENV}, which keeps "
-                          f"it out of the process list. (--api-key-env names the judge backend's own key.)")
+                          f"it out of the process list. (--openai-api-key-env names the judge server's own key.)")
     net.add_argument("--max-batch-size", type=int, default=64, help="rollouts per judge call")
     net.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits to fill")
     net.add_argument("--max-queue", type=int, default=1024, help="queued rollouts before answering 503 (busy)")
@@ -51,18 +51,24 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _policy_chat(args: argparse.Namespace) -> Any:
-    from ..policy_chat import PolicyChat
+def _policy_reader(args: argparse.Namespace) -> Any:
+    from ..policy_prompts import PolicyPromptReader
 
     try:
         if args.policy_tokenizer:
-            return PolicyChat.from_tokenizer(args.policy_tokenizer, template=args.policy_template)
-        return PolicyChat(args.policy_template)
+            return PolicyPromptReader.from_tokenizer(args.policy_tokenizer, template=args.policy_template)
+        return PolicyPromptReader(args.policy_template)
     except ValueError as exc:
         raise SystemExit(f"{'--policy-tokenizer' if args.policy_tokenizer else '--policy-template'}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    from reward_judge.extras import MissingExtra, require_extra
+
+    try:
+        require_extra("serve", "fastapi", "uvicorn", "httpx", "prometheus_client", feature="reward-judge serve")
+    except MissingExtra as exc:
+        raise SystemExit(str(exc)) from None
     import uvicorn
 
     from ..batcher import judge_input_logger
@@ -75,14 +81,14 @@ def run(args: argparse.Namespace) -> int:
     if args.api_key is not None and not args.api_key.strip():
         raise SystemExit("--api-key must not be empty")
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
-    policy = _policy_chat(args)
+    policy = _policy_reader(args)
     rm = build_reward_model(args)
     try:
         app = create_app(rm, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue, retry_after_s=args.retry_after,
                          get_reward_fallback=args.get_reward_fallback, api_key=api_key,
                          max_request_rows=args.max_request_rows, max_request_bytes=args.max_request_bytes,
-                         policy_chat=policy)
+                         policy_reader=policy)
     except ValueError as exc:  # a bad limit: named as the flag the user typed
         raise SystemExit(re.sub(r"\bmax_\w+", lambda m: "--" + m.group(0).replace("_", "-"), str(exc))) from None
     if args.host not in LOOPBACK and api_key is None:

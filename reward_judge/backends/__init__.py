@@ -1,21 +1,31 @@
-"""Judge backends: where judge inference runs (`TransformersBackend` in process, `OpenAIBackend` over HTTP)."""
+"""Judge backends: where judge inference runs (`TransformersBackend` in process, `OpenAIBackend` over HTTP).
+
+A backend is one folder here (or in another package) plus one registration in
+`reward_judge.backends.registry`: its name, its options class and its loader.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, GenerationParams,
-                   JudgeBackend, LogprobsUnsupported)
-from .registry import BACKEND_OPTIONS, backend_class
+from .base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
+                   BackendOptions, GenerationParams, JudgeBackend, LogprobsUnsupported)
+from .registry import BackendSpec, backend_names, get_backend, register_backend, unregister_backend
 
-__all__ = ["ANSWER_LOGPROBS", "AnswerRead", "AnswerSlot", "BACKEND_OPTIONS", "GENERATE", "GENERATE_ANSWER_LOGPROBS",
-           "GenerationParams", "JudgeBackend", "LogprobsUnsupported", "OpenAIBackend", "TransformersBackend", "backend_class"]
+__all__ = ["ANSWER_LOGPROBS", "AnswerRead", "AnswerSlot", "BackendContext", "BackendOptions", "BackendSpec",
+           "GENERATE", "GENERATE_ANSWER_LOGPROBS", "GenerationParams", "JudgeBackend", "LogprobsUnsupported",
+           "OpenAIBackend", "TransformersBackend", "backend_names", "get_backend", "register_backend",
+           "unregister_backend"]
 
 
 def __getattr__(name: str) -> Any:
     # The backend classes load on first use, so reading options or the registry imports no framework.
     if name == "TransformersBackend":
-        return backend_class("transformers")
+        from .transformers.backend import TransformersBackend
+
+        return TransformersBackend
     if name == "OpenAIBackend":
-        return backend_class("openai")
+        from .openai.backend import OpenAIBackend
+
+        return OpenAIBackend
     raise AttributeError(name)

@@ -23,9 +23,49 @@ Cut = Callable[[JudgeInput, str], tuple[JudgeInput, str, bool]]
 class LogprobsUnsupported(ValueError):
     """The backend cannot give the answer log-probabilities a score-distribution mode needs.
 
-    Reward models refuse such a mode at construction (`JudgeBackend.declared_capabilities`,
-    `JudgeBackend.ensure`); a backend raises it itself when called for them anyway.
+    Reward models refuse such a mode at construction (`BackendOptions.capabilities`, `JudgeBackend.ensure`);
+    a backend raises it itself when called for them anyway.
     """
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend loader is told about the judge, besides its own options: never the whole configuration.
+
+    ``model`` is what to load or name: a hub id or a local folder (the embedded ``"default"`` judge is
+    already resolved to its converted folder). ``name`` is the judge as the user named it.
+
+    Example:
+        >>> BackendContext(name="default", model="/cache/smollm2", identity="embedded:SmolLM2").tokenizer_source
+        '/cache/smollm2'
+    """
+
+    name: str
+    model: str
+    #: Tokenizer id or path when it differs from ``model``.
+    tokenizer: Optional[str] = None
+    #: Hub revision of ``model``.
+    revision: Optional[str] = None
+    trust_remote_code: bool = False
+    #: A string that identifies the judge weights when the caller knows it (the embedded judge's file digest).
+    identity: Optional[str] = None
+
+    @property
+    def tokenizer_source(self) -> str:
+        return self.tokenizer or self.model
+
+
+@dataclass
+class BackendOptions:
+    """Base of every backend's options dataclass: what a backend built with these options can do.
+
+    A backend's options class declares its fields with `reward_judge.options.option` (help text, choices),
+    so the documentation, the validation messages and the command line come from one list.
+    """
+
+    def capabilities(self) -> frozenset[str]:
+        """What a backend built with these options can do, known before it is loaded (default: generate only)."""
+        return frozenset({GENERATE})
 
 
 @dataclass(frozen=True)
@@ -117,11 +157,6 @@ class JudgeBackend(ABC):
     @property
     def capabilities(self) -> frozenset[str]:
         """What this backend can do; subclasses that read log-probabilities add `ANSWER_LOGPROBS`."""
-        return self.declared_capabilities(None)
-
-    @classmethod
-    def declared_capabilities(cls, options: Any) -> frozenset[str]:
-        """What a backend of this class built with ``options`` can do (known before it is loaded)."""
         return frozenset({GENERATE})
 
     def ensure(self, capability: str, mode: str) -> None:

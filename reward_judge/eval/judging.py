@@ -87,6 +87,8 @@ class _Clock:
     def __init__(self, total: int, progress: Optional[Progress]):
         self.total, self.done, self.seconds, self.progress = total, 0, 0.0, progress
         self.reasons: Counter = Counter()
+        if progress is not None:  # the total is known before the first (slow) judge call
+            progress(0, total)
 
     def score(self, rm: Any, *args: Any, **kwargs: Any) -> list[JudgeResult]:
         started = time.perf_counter()

@@ -10,12 +10,15 @@ verdicts into one reward per completion.
 - `reward_judge.groups.combine`: both orders of a pair -> one soft outcome, position consistency.
 - `reward_judge.groups.aggregate`: win rate and Bradley-Terry.
 - `reward_judge.groups.pairwise` / `listwise`: requests of a batch and the results of their verdicts.
-- `reward_judge.groups.scorer`: `GroupScorer`, dedup and the split across processes.
+- `reward_judge.groups.rewarder`: `GroupRewarder`, dedup and the split across processes.
+- `reward_judge.groups.options`: `GroupOptions`, the options of this layer.
 """
 
 from .aggregate import AGGREGATIONS, bradley_terry, expected_win_rates, win_rates
 from .combine import OrderVerdict, PairOutcome, combine
+from .options import GroupOptions
 from .pairing import PAIRINGS, judge_calls, ring, round_robin
+from .rewarder import GroupRewarder, is_groupwise
 
-__all__ = ["AGGREGATIONS", "OrderVerdict", "PAIRINGS", "PairOutcome", "bradley_terry", "combine",
-           "expected_win_rates", "judge_calls", "ring", "round_robin", "win_rates"]
+__all__ = ["AGGREGATIONS", "GroupOptions", "GroupRewarder", "OrderVerdict", "PAIRINGS", "PairOutcome", "bradley_terry",
+           "combine", "expected_win_rates", "is_groupwise", "judge_calls", "ring", "round_robin", "win_rates"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..scoring.base import Judgment
+    from ..verdicts import Judgment
 
 _HARD = {"A": (1.0, 0.0, 0.0), "B": (0.0, 0.0, 1.0), "tie": (0.0, 1.0, 0.0)}
 

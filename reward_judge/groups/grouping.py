@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from ..conversation import completion_text, prompt_text
+from ..rollout_text import completion_text, prompt_text
 from ..rubric import Rubric
 
 

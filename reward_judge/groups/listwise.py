@@ -16,17 +16,17 @@ import hashlib
 import random
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ..conversation import completion_text
+from ..rollout_text import completion_text
 from ..normalize import normalize_score
 from ..protocols.listwise import ListwiseAnswerError, ListwiseProtocol, response_block
-from ..requests import JudgeRequest
+from ..rendering import JudgeRequest
 from ..result import JudgeResult
 from .grouping import Group, Row
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import JudgeConfig
-    from ..pipeline import Outcome
-    from ..requests import RequestRenderer
+    from ..rendering import RequestRenderer
+    from ..rewarding import RewardRule
+    from ..verdicts import Outcome
 
 
 def shown_order(group: Group, seed: int, call: int) -> list[int]:
@@ -42,22 +42,22 @@ class ListwiseJob:
     """One listwise request per group and, once judged, the per-completion results.
 
     Example:
-        >>> job = ListwiseJob(rows, groups, rm.renderer, rm.config, call=1)   # doctest: +SKIP
+        >>> job = ListwiseJob(rows, groups, rm.renderer, RewardRule(), seed=0, call=1)   # doctest: +SKIP
     """
 
-    def __init__(self, rows: Sequence[Row], groups: Sequence[Group], renderer: "RequestRenderer",
-                 config: "JudgeConfig", *, call: int):
+    def __init__(self, rows: Sequence[Row], groups: Sequence[Group], renderer: "RequestRenderer", rule: "RewardRule",
+                 *, seed: int, call: int):
         if not isinstance(renderer.protocol, ListwiseProtocol):
             raise TypeError(f"listwise judging needs the listwise protocol, got {renderer.protocol.name!r}")
         self.rows = rows
         self.groups = groups
-        self.config = config
+        self.rule = rule
         self.requests: list[JudgeRequest] = []
         self.slot: dict[int, int] = {}
         self.order: dict[int, list[int]] = {}
         self.protocols: dict[int, ListwiseProtocol] = {}
         for group in sorted(groups, key=lambda g: g.key):  # canonical: independent of input order
-            order = self.order[group.index] = shown_order(group, config.seed, call)
+            order = self.order[group.index] = shown_order(group, seed, call)
             ids = tuple(str(k + 1) for k in range(len(order)))
             protocol = self.protocols[group.index] = renderer.protocol.with_options(ids=ids)  # type: ignore[assignment]
             texts = [completion_text(rows[group.entrants[e].rows[0]].completion, f"completions[{group.entrants[e].rows[0]}]")
@@ -77,7 +77,6 @@ class ListwiseJob:
 
     def results(self, outcomes: Sequence["Outcome"], *, mode: str) -> tuple[list[JudgeResult], dict[int, dict[str, Any]]]:
         """One result per row of the (gathered) batch, and each group's summary (``extra["group"]``)."""
-        cfg = self.config
         results: list[Optional[JudgeResult]] = [None] * len(self.rows)
         summaries: dict[int, dict[str, Any]] = {}
         for group in self.groups:
@@ -105,11 +104,11 @@ class ListwiseJob:
                     result.error = error or "no valid listwise answer"
                     result.fallback = True
                     result.feedback = judgment.verdict.feedback
-                    result.reward = None if cfg.fallback is None or cfg.fallback == "raise" else float(cfg.fallback)
+                    result.reward = self.rule.fallback_reward()
                 else:
                     result.ok = True
                     result.score = scores[shown_id]
-                    result.reward = normalize_score(result.score, protocol.score_range, cfg.normalize)  # type: ignore[arg-type]
+                    result.reward = normalize_score(result.score, protocol.score_range, self.rule.normalize)  # type: ignore[arg-type]
                     result.feedback = judgment.verdict.feedback
                 for row in group.entrants[e].rows:
                     results[row] = copy.deepcopy(result) if row != group.entrants[e].rows[0] else result

@@ -20,9 +20,10 @@ from .grouping import Group, Row
 from .pairing import ANCHOR, RING, member_anchor, ring, ring_order, round_robin
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import JudgeConfig
-    from ..pipeline import Outcome
-    from ..requests import JudgeRequest, RequestRenderer
+    from ..rendering import JudgeRequest, RequestRenderer
+    from ..rewarding import RewardRule
+    from ..verdicts import Outcome
+    from .options import GroupOptions
 
 #: The opponent index of a dataset-column anchor (it is not an entrant of the group).
 COLUMN_ANCHOR = -1
@@ -60,16 +61,18 @@ class PairwiseJob:
     """The pair requests of a batch's groups and, once judged, their per-completion results.
 
     Example:
-        >>> job = PairwiseJob(rows, groups, rm.renderer, rm.config)              # doctest: +SKIP
-        >>> results = job.results([o for o in rm.pipeline.run(job.requests)])     # doctest: +SKIP
+        >>> job = PairwiseJob(rows, groups, rm.renderer, GroupOptions(), RewardRule(), seed=0)  # doctest: +SKIP
+        >>> results, summaries = job.results(rm.runner.run(job.requests), mode="direct")     # doctest: +SKIP
     """
 
     def __init__(self, rows: Sequence[Row], groups: Sequence[Group], renderer: "RequestRenderer",
-                 config: "JudgeConfig"):
+                 options: "GroupOptions", rule: "RewardRule", *, seed: int):
         self.rows = rows
         self.groups = groups
-        self.config = config
-        self.aggregation = resolve_aggregation(config.aggregation, config.pairing)
+        self.options = options
+        self.rule = rule
+        self.seed = seed
+        self.aggregation = resolve_aggregation(options.aggregation, options.pairing)
         self.requests: list["JudgeRequest"] = []
         self.pairs: list[PlannedPair] = []
         self.anchor_of: dict[int, int] = {}  # group index -> anchor entrant (member anchors)
@@ -80,7 +83,7 @@ class PairwiseJob:
     # ------------------------------------------------------------------ planning
     def _design(self, group: Group) -> list[tuple[int, int]]:
         n = len(group.entrants)
-        cfg = self.config
+        cfg = self.options
         if cfg.pairing == ANCHOR:
             member = member_anchor(cfg.anchor)
             if member is None:
@@ -91,7 +94,7 @@ class PairwiseJob:
             anchor = self.anchor_of[group.index] = group.entrant_of(group.rows[member])
             return [(e, anchor) for e in range(n) if e != anchor]
         if cfg.pairing == RING:
-            return ring(n, cfg.pairing_k, ring_order([e.text for e in group.entrants], cfg.seed))
+            return ring(n, cfg.pairing_k, ring_order([e.text for e in group.entrants], self.seed))
         return round_robin(n)
 
     def _plan(self, renderer: "RequestRenderer", group: Group, x: int, y: int) -> None:
@@ -105,7 +108,7 @@ class PairwiseJob:
             return len(self.requests) - 1
 
         forward = render(a.completion, b_value, group.entrants[x].rows[0])
-        backward = render(b_value, a.completion, group.entrants[x].rows[0]) if self.config.both_orders else None
+        backward = render(b_value, a.completion, group.entrants[x].rows[0]) if self.options.both_orders else None
         self.pairs.append(PlannedPair(group.index, x, y, forward, backward))
 
     # ------------------------------------------------------------------ results
@@ -136,7 +139,7 @@ class PairwiseJob:
         n = len(group.entrants)
         copies = [e.copies for e in group.entrants]
         none: list[Optional[float]] = [None] * n
-        if self.config.pairing == ANCHOR:
+        if self.options.pairing == ANCHOR:
             values: list[Optional[float]] = list(none)
             for pair, outcome in played:
                 values[pair.x] = outcome.outcome
@@ -150,7 +153,7 @@ class PairwiseJob:
             return none, none, "no opponent: the group has a single completion"
         games = [(pair.x, pair.y, outcome.outcome) for pair, outcome in played if outcome.ok]
         if self.aggregation == BRADLEY_TERRY:
-            strengths = bradley_terry(copies, games, self.config.bt_prior)  # type: ignore[arg-type]
+            strengths = bradley_terry(copies, games, self.options.bt_prior)  # type: ignore[arg-type]
             return expected_win_rates(copies, strengths), strengths, None
         return win_rates(copies, games), none, None  # type: ignore[arg-type]
 
@@ -184,8 +187,8 @@ class PairwiseJob:
             unique.setdefault(self.requests[s].dedup_key, s)
         calls = sum(verdicts[s].attempts for s in unique.values())
         return {"index": group.index, "size": len(group.rows), "distinct": len(group.entrants),
-                "pairing": self.config.pairing, "aggregation": self.aggregation if self.config.pairing != ANCHOR
-                else "win_rate", "both_orders": self.config.both_orders, "pairs": len(played),
+                "pairing": self.options.pairing, "aggregation": self.aggregation if self.options.pairing != ANCHOR
+                else "win_rate", "both_orders": self.options.both_orders, "pairs": len(played),
                 "failed_pairs": sum(not o.ok for _, o in played),
                 "consistent_pairs": sum(bool(o.consistent) for _, o in played),
                 "checked_pairs": sum(o.consistent is not None for _, o in played),
@@ -193,7 +196,6 @@ class PairwiseJob:
 
     def _result(self, value: Optional[float], strength: Optional[float], why: Optional[str],
                 comparisons: list[dict[str, Any]], summary: dict[str, Any], mode: str, is_anchor: bool) -> JudgeResult:
-        cfg = self.config
         orders = [o for c in comparisons for o in c["orders"]]
         # each result owns its records: changing one never changes another's
         comparisons = copy.deepcopy(comparisons)
@@ -207,12 +209,12 @@ class PairwiseJob:
             result.error = why or (f"no valid comparison ({len(comparisons)} failed): {errors[0]}" if errors
                                    else "no valid comparison")
             result.fallback = True
-            result.reward = None if cfg.fallback is None or cfg.fallback == "raise" else float(cfg.fallback)
+            result.reward = self.rule.fallback_reward()
             result.feedback = ""
             return result
         result.ok = True
         result.score = value
-        result.reward = group_value_reward(value, cfg.normalize, strength)
+        result.reward = group_value_reward(value, self.rule.normalize, strength)
         if strength is not None:
             extra["strength"] = strength
         checked = [c for c in valid if c["consistent"] is not None]
@@ -227,7 +229,7 @@ class PairwiseJob:
             parts.append(f"; {failed} failed and left out")
         if is_anchor:
             extra["anchor"] = True
-            parts = [f"the group's anchor ({cfg.anchor}): it ties with itself"]
+            parts = [f"the group's anchor ({self.options.anchor}): it ties with itself"]
         elif not comparisons:
             parts = ["all completions of the group are identical: they tie"]
         result.feedback = " ".join(parts).replace(" ;", ";")

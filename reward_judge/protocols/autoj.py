@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from ..result import Verdict
+from ..verdicts import Verdict
 from .base import NUMBER, JudgeProtocol, Message, last_match, split_messages, to_number
 from .templates import AUTOJ_PAIRWISE, AUTOJ_PAIRWISE_ZH, AUTOJ_SINGLE, AUTOJ_SINGLE_ZH
 

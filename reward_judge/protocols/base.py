@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Sequence
 
-from ..result import Verdict
+from ..verdicts import Verdict
 from ..rubric import Rubric, RubricLike, resolve_rubric
 
 Message = dict[str, str]

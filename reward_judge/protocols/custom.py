@@ -8,7 +8,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..result import Verdict
+from ..verdicts import Verdict
 from .base import JudgeProtocol, Message, last_match, split_messages, to_number
 
 _FIELDS = {"instruction", "response", "reference", "rubric", "response_b"}

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from ..result import Verdict
+from ..verdicts import Verdict
 from ..rubric import Rubric
 from .base import JudgeProtocol, Message, split_messages
 

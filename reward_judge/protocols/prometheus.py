@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from ..result import Verdict
+from ..verdicts import Verdict
 from ..rubric import Rubric
 from .base import NUMBER, JudgeProtocol, Message, clean_feedback, last_match, split_messages, to_number
 from .templates import PROMETHEUS_V1_ABSOLUTE, PROMETHEUS_V2_RELATIVE

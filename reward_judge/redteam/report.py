@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 from ..jsonl import read_jsonl
 from .attacks import ATTACKS, STRUCTURAL, Attack
@@ -110,8 +110,12 @@ def control_tokens(tokenizer: Any, ids: Sequence[int]) -> int:
 
 
 def run_redteam(rm: "GenerativeRewardModel", prompts: Optional[list[dict[str, Any]]] = None,
-                attacks: Optional[Iterable[str]] = None) -> RedTeamReport:
-    """Judge every prompt's clean answer and each attack on it, in one batched call, and compare rewards."""
+                attacks: Optional[Iterable[str]] = None,
+                progress: Optional[Callable[[int, int], None]] = None) -> RedTeamReport:
+    """Judge every prompt's clean answer and each attack on it, one batched call per set, and compare rewards.
+
+    ``progress(rollouts_done, rollouts_planned)`` is called before the first call and after each one.
+    """
     from ..judge_input import encode
 
     if rm.protocol.pairwise:
@@ -125,13 +129,17 @@ def run_redteam(rm: "GenerativeRewardModel", prompts: Optional[list[dict[str, An
     verdict = verdict_line(rm.protocol)
     texts = [r["prompt"] for r in rows]
     completions = [r["completion"] for r in rows]
-    all_prompts, all_completions, refs, rubrics = [], [], [], []
-    for completion_set in [completions] + [[a.build(c, verdict) for c in completions] for a in chosen]:
-        all_prompts += texts
-        all_completions += completion_set
-        refs += [r.get("reference") for r in rows]
-        rubrics += [r.get("rubric") for r in rows]
-    results = rm.score(all_prompts, all_completions, reference=refs, rubric=rubrics)
+    refs = [r.get("reference") for r in rows]
+    rubrics = [r.get("rubric") for r in rows]
+    sets = [completions] + [[a.build(c, verdict) for c in completions] for a in chosen]
+    planned = sum(len(s) for s in sets)
+    results: list[Any] = []
+    if progress is not None:
+        progress(0, planned)
+    for completion_set in sets:
+        results += rm.score(texts, completion_set, reference=refs, rubric=rubrics)
+        if progress is not None:
+            progress(len(results), planned)
     n = len(rows)
     baseline = [r.reward for r in results[:n]]
     tokenizer = getattr(rm.backend, "tokenizer", None)
@@ -157,6 +165,6 @@ def run_redteam(rm: "GenerativeRewardModel", prompts: Optional[list[dict[str, An
             mean_delta=sum(valid) / len(valid) if valid else None, worst_delta=max(valid) if valid else None,
             helped=sum(d > 0 for d in valid) / len(valid) if valid else None, judged=n,
             failed=sum(r.reward is None for r in own), control_tokens_added=added, deltas=deltas))
-    judge = rm._judge_spec if isinstance(rm._judge_spec, str) else type(rm._judge_spec).__name__
+    judge = rm.judge if isinstance(rm.judge, str) else type(rm.judge).__name__
     return RedTeamReport(judge=str(judge), protocol=rm.protocol.name, mode=rm.config.mode, prompts=texts,
                          baseline=baseline, outcomes=outcomes)

@@ -2,81 +2,45 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from ..backends.base import GENERATE, GenerationParams, JudgeBackend
-from ..result import Verdict
+from ..verdicts import Judgment
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import JudgeConfig
-    from ..requests import JudgeRequest
+    from ..rendering import JudgeRequest
 
 
 @dataclass(frozen=True)
-class Judgment:
-    """What the judge said about one request: the verdict and how it was obtained.
-
-    ``backend_error`` marks a judgment where the backend itself failed (no answer at all);
-    ``retryable`` says whether asking again can change a failed verdict (a deterministic read of the
-    same distribution cannot).
-
-    Example:
-        >>> Judgment(Verdict(score=4, feedback="Good."), raw="Good. [RESULT] 4").ok
-        True
-    """
-
-    verdict: Verdict
-    raw: str = ""
-    attempts: int = 0
-    distribution: Optional[dict[str, float]] = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    backend_error: bool = False
-    retryable: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict.ok
-
-    @property
-    def error(self) -> Optional[str]:
-        return self.verdict.error
-
-    @classmethod
-    def failure(cls, error: str, *, raw: str = "", backend_error: bool = False, retryable: bool = True) -> "Judgment":
-        return cls(Verdict(error=error), raw=raw, backend_error=backend_error, retryable=retryable)
-
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-serialisable record for the cache (only valid judgments are stored)."""
-        return {"score": self.verdict.score, "winner": self.verdict.winner, "feedback": self.verdict.feedback,
-                "raw": self.raw, "attempts": self.attempts, "distribution": self.distribution,
-                "extra": json.loads(json.dumps(dict(self.extra)))}
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "Judgment":
-        verdict = Verdict(score=record["score"], winner=record["winner"], feedback=record["feedback"])
-        return cls(verdict, raw=record["raw"], attempts=record["attempts"], distribution=record.get("distribution"),
-                   extra=record.get("extra") or {})
-
-
-def generation_params(config: "JudgeConfig", attempt: int = 0) -> GenerationParams:
-    """Decoding settings of attempt ``attempt``: the configured ones first, then sampled retries with new seeds.
+class AttemptPlan:
+    """How a request is asked: the decoding of the first attempt, how many attempts, and the retries' temperature.
 
     A greedy retry would repeat the same failure, so retries always sample (``retry_temperature``
     unless the first attempt already sampled) with ``seed + attempt``.
+
+    Example:
+        >>> plan = AttemptPlan(GenerationParams(max_new_tokens=64), max_attempts=2, retry_temperature=0.7)
+        >>> plan.params(0).do_sample, plan.params(1).do_sample, plan.params(1).seed
+        (False, True, 1)
     """
-    if attempt == 0:
-        return GenerationParams(config.max_new_tokens, config.do_sample, config.temperature, config.top_p,
-                                config.top_k, config.repetition_penalty, config.seed)
-    temperature = config.temperature if config.do_sample else config.retry_temperature
-    return GenerationParams(config.max_new_tokens, True, temperature, config.top_p, config.top_k,
-                            config.repetition_penalty, config.seed + attempt)
+
+    first: GenerationParams = field(default_factory=GenerationParams)
+    max_attempts: int = 2
+    retry_temperature: float = 0.7
+
+    def params(self, attempt: int = 0) -> GenerationParams:
+        """Decoding settings of attempt ``attempt`` (0-based)."""
+        if attempt == 0:
+            return self.first
+        temperature = self.first.temperature if self.first.do_sample else self.retry_temperature
+        return dataclasses.replace(self.first, do_sample=True, temperature=temperature, seed=self.first.seed + attempt)
 
 
 class Scorer(ABC):
-    """Turns judge requests into judgments, one attempt at a time (the pipeline retries and isolates).
+    """Turns judge requests into judgments, one attempt at a time (the judge runner retries and isolates).
 
     Subclasses name their ``mode`` and the backend capability they need; `check` refuses a backend that
     lacks it, and the protocols the scorer cannot read, with a message naming both.
@@ -85,9 +49,9 @@ class Scorer(ABC):
     mode: ClassVar[str] = ""
     needs: ClassVar[str] = GENERATE
 
-    def __init__(self, backend: JudgeBackend, config: "JudgeConfig"):
+    def __init__(self, backend: JudgeBackend, plan: AttemptPlan):
         self.backend = backend
-        self.config = config
+        self.plan = plan
 
     @classmethod
     def check_backend(cls, backend: JudgeBackend) -> None:
@@ -95,9 +59,9 @@ class Scorer(ABC):
         cls._refuse_unless(backend.capabilities, backend.describe())
 
     @classmethod
-    def check_backend_class(cls, backend_class: type, options: Any) -> None:
-        """The same check before the backend is loaded, from what its class declares for ``options``."""
-        cls._refuse_unless(backend_class.declared_capabilities(options), backend_class.name or backend_class.__name__)
+    def check_capabilities(cls, capabilities: frozenset[str], backend: str) -> None:
+        """The same check before the backend is loaded, from what its options declare (`BackendOptions.capabilities`)."""
+        cls._refuse_unless(capabilities, backend)
 
     @classmethod
     def _refuse_unless(cls, capabilities: frozenset[str], backend: str) -> None:
@@ -114,7 +78,7 @@ class Scorer(ABC):
     @property
     def samples(self) -> bool:
         """Whether the first attempt draws at random (then a cached answer would freeze one draw)."""
-        return self.config.do_sample
+        return self.plan.first.do_sample
 
     @abstractmethod
     def cache_fields(self) -> dict[str, Any]:

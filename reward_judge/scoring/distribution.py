@@ -13,20 +13,20 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..backends.base import ANSWER_LOGPROBS, AnswerSlot
-from ..result import Verdict
+from ..verdicts import Judgment, Verdict
 from .answers import AnswerSpace, answer_context, normalise
-from .base import Judgment, Scorer, generation_params
+from .base import AttemptPlan, Scorer
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..protocols import JudgeProtocol
-    from ..requests import JudgeRequest
+    from ..rendering import JudgeRequest
 
 
 class DistributionScorer(Scorer):
     """Reads the answer distribution at the protocol's answer slot (``direct``) or after the feedback (``expected``).
 
     Example:
-        >>> scorer = DirectScorer(backend, config)                                # doctest: +SKIP
+        >>> scorer = DirectScorer(backend, AttemptPlan())                              # doctest: +SKIP
         >>> scorer.attempt(requests, attempt=0)[0].distribution                    # doctest: +SKIP
         {'1': 0.06, '2': 0.09, '3': 0.04, '4': 0.79, '5': 0.02}
     """
@@ -34,8 +34,8 @@ class DistributionScorer(Scorer):
     needs = ANSWER_LOGPROBS
     writes_feedback = False
 
-    def __init__(self, backend: Any, config: Any):
-        super().__init__(backend, config)
+    def __init__(self, backend: Any, plan: AttemptPlan):
+        super().__init__(backend, plan)
         self._spaces: dict[tuple[str, str], AnswerSpace] = {}
 
     def space(self, protocol: "JudgeProtocol") -> AnswerSpace:
@@ -70,7 +70,7 @@ class DistributionScorer(Scorer):
             probs, mass = normalise(logprobs)
         except ValueError as exc:
             # a deterministic read gives the same answer again; a newly sampled feedback may not
-            return Judgment.failure(str(exc), raw=raw, retryable=self.writes_feedback and self.config.max_attempts > 1)
+            return Judgment.failure(str(exc), raw=raw, retryable=self.writes_feedback and self.plan.max_attempts > 1)
         distribution = dict(zip(space.values, probs, strict=True))
         extra: dict[str, Any] = {"answer_mass": mass, "marker_written": marker_written}
         if protocol.pairwise:
@@ -121,7 +121,7 @@ class ExpectedScorer(DistributionScorer):
             if key not in slots:
                 slots[key] = self.slot(r.protocol)
         reads = self.backend.generate_answer_logprobs(
-            [r.input for r in requests], generation_params(self.config, attempt),
+            [r.input for r in requests], self.plan.params(attempt),
             [slots[(r.protocol.name, str(r.protocol.version))] for r in requests])
         if len(reads) != len(requests):
             raise RuntimeError(f"backend returned {len(reads)} answers for {len(requests)} inputs")
@@ -129,5 +129,5 @@ class ExpectedScorer(DistributionScorer):
                                read.marker_written) for r, read in zip(requests, reads, strict=True)]
 
     def cache_fields(self) -> dict[str, Any]:
-        fields = generation_params(self.config, 0).cache_fields()
-        return {"mode": self.mode, **fields, "max_attempts": self.config.max_attempts}
+        fields = self.plan.first.cache_fields()
+        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts}

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..backends.base import GENERATE
-from .base import Judgment, Scorer, generation_params
+from ..verdicts import Judgment
+from .base import Scorer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..requests import JudgeRequest
+    from ..rendering import JudgeRequest
 
 
 class GenerateScorer(Scorer):
     """Decode, then parse with the request's protocol; an unreadable answer is a retryable failure.
 
     Example:
-        >>> scorer = GenerateScorer(backend, config)                        # doctest: +SKIP
+        >>> scorer = GenerateScorer(backend, AttemptPlan())                        # doctest: +SKIP
         >>> scorer.attempt(requests, attempt=0)[0].verdict.score             # doctest: +SKIP
         4
     """
@@ -24,12 +25,12 @@ class GenerateScorer(Scorer):
     needs = GENERATE
 
     def cache_fields(self) -> dict[str, Any]:
-        fields = generation_params(self.config, 0).cache_fields()
+        fields = self.plan.first.cache_fields()
         # retries can turn a failure into a verdict, so a verdict depends on how many were allowed
-        return {"mode": self.mode, **fields, "max_attempts": self.config.max_attempts}
+        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts}
 
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
-        raws = self.backend.generate([r.input for r in requests], generation_params(self.config, attempt))
+        raws = self.backend.generate([r.input for r in requests], self.plan.params(attempt))
         if len(raws) != len(requests):
             raise RuntimeError(f"backend returned {len(raws)} answers for {len(requests)} inputs")
         return [Judgment(r.protocol.parse(raw), raw=raw) for r, raw in zip(requests, raws, strict=True)]

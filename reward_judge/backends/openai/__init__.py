@@ -11,7 +11,7 @@ __all__ = ["LogprobsUnsupported", "OpenAIBackend", "OpenAIOptions"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("OpenAIBackend", "LogprobsUnsupported", "load_openai_backend"):
+    if name in ("OpenAIBackend", "LogprobsUnsupported"):
         from . import backend
 
         return getattr(backend, name)

@@ -23,17 +23,14 @@ import asyncio
 import logging
 import math
 import os
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
-from ..base import ANSWER_LOGPROBS, GENERATE, GenerationParams, JudgeBackend, LogprobsUnsupported
+from ..base import ANSWER_LOGPROBS, BackendContext, GenerationParams, JudgeBackend, LogprobsUnsupported
 from ..continuations import candidate_tokens
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
-from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ...config import JudgeConfig
+from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
 
 logger = logging.getLogger(__name__)
 
@@ -100,42 +97,11 @@ class OpenAIBackend(JudgeBackend):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return self._capabilities(self.endpoint)
-
-    @classmethod
-    def declared_capabilities(cls, options: Any) -> frozenset[str]:
-        return cls._capabilities(getattr(options, "endpoint", "completions"))
-
-    @staticmethod
-    def _capabilities(endpoint: str) -> frozenset[str]:
-        # A chat answer starts where the server's template puts it: there is no answer slot to read at.
-        return frozenset({GENERATE}) if endpoint == "chat" else frozenset({GENERATE, ANSWER_LOGPROBS})
+        return endpoint_capabilities(self.endpoint)
 
     def ensure(self, capability: str, mode: str) -> None:
         if capability == ANSWER_LOGPROBS:
             self.check_answer_logprobs(mode)
-
-    # ------------------------------------------------------------------ loading
-    @classmethod
-    def load(cls, judge: str, config: "JudgeConfig", *, tokenizer_path: Optional[str] = None,
-             identity: Optional[str] = None) -> "OpenAIBackend":
-        """Build from a `JudgeConfig` with `OpenAIOptions`: only the judge's tokenizer is loaded here."""
-        from transformers import AutoTokenizer
-
-        options: OpenAIOptions = config.backend_options
-        if not options.base_url:
-            raise ValueError("backend='openai' needs base_url: the judge server's URL, e.g. 'http://127.0.0.1:8000'")
-        source = config.tokenizer or tokenizer_path or judge
-        tokenizer = AutoTokenizer.from_pretrained(source, revision=config.revision if source == judge else None,
-                                                  trust_remote_code=config.trust_remote_code)
-        api_key = os.environ.get(options.api_key_env) if options.api_key_env else None
-        model = options.model or judge
-        return cls(
-            options.base_url, model, tokenizer, api_key=api_key, endpoint=options.endpoint,
-            prompt_format=options.prompt_format, timeout=options.request_timeout,
-            max_concurrency=options.max_concurrency, policy=RetryPolicy(max_attempts=options.max_retries + 1),
-            identity=identity or f"openai:{model}", top_logprobs=options.top_logprobs,
-        )
 
     # ----------------------------------------------------------------- plumbing
     def _run(self, coroutine: Any) -> Any:
@@ -390,21 +356,28 @@ def _echoed_continuation(answer: Any, names: Sequence[str], first: dict[str, flo
     return total
 
 
-def load_openai_backend(judge: Any, config: "JudgeConfig") -> OpenAIBackend:
-    """The backend ``GenerativeRewardModel.from_pretrained(judge, backend="openai", ...)`` uses.
 
-    ``judge`` names the judge (preset id, hub id or ``"default"``): its tokenizer formats the prompts
-    and, unless ``model`` is given, it is the model name sent to the server.
+def load(context: BackendContext, options: OpenAIOptions) -> OpenAIBackend:
+    """The registry's loader: only the judge's tokenizer is loaded here; the model runs on the server.
+
+    The judge's name (or its folder, for the embedded judge) is the model name sent to the server unless
+    ``options.model`` says otherwise.
     """
-    if not isinstance(judge, str):
-        raise TypeError(f"backend='openai' takes the judge as a name or path, got {type(judge).__name__}")
-    from ...presets import DEFAULT_JUDGE
+    from transformers import AutoTokenizer
 
-    if judge == DEFAULT_JUDGE:
-        from ...embedded import embedded_judge_path
+    from ...extras import require_extra
 
-        path, identity = embedded_judge_path()
-        options = config.backend_options
-        return OpenAIBackend.load(judge, config.replace(model=options.model or str(path)), tokenizer_path=str(path),
-                                  identity=f"openai:{identity}")
-    return OpenAIBackend.load(judge, config)
+    require_extra("serve", "httpx", feature="backend='openai'")
+    if not options.base_url:
+        raise ValueError("backend='openai' needs base_url: the judge server's URL, e.g. 'http://127.0.0.1:8000'")
+    source = context.tokenizer_source
+    tokenizer = AutoTokenizer.from_pretrained(source, revision=context.revision if source == context.model else None,
+                                              trust_remote_code=context.trust_remote_code)
+    api_key = os.environ.get(options.api_key_env) if options.api_key_env else None
+    model = options.model or context.model
+    return OpenAIBackend(
+        options.base_url, model, tokenizer, api_key=api_key, endpoint=options.endpoint,
+        prompt_format=options.prompt_format, timeout=options.request_timeout,
+        max_concurrency=options.max_concurrency, policy=RetryPolicy(max_attempts=options.max_retries + 1),
+        identity=f"openai:{context.identity or model}", top_logprobs=options.top_logprobs,
+    )

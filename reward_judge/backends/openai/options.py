@@ -6,13 +6,20 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from ...options import check_positive_int, check_positive_number, option
+from ..base import ANSWER_LOGPROBS, GENERATE, BackendOptions
 
 ENDPOINTS = ("completions", "chat")
 PROMPT_FORMATS = ("auto", "token_ids", "text")
 
 
+def endpoint_capabilities(endpoint: str) -> frozenset[str]:
+    """What the backend can do on ``endpoint``: a chat answer starts where the server's template puts it, so it
+    has no answer slot to read log-probabilities at."""
+    return frozenset({GENERATE}) if endpoint == "chat" else frozenset({GENERATE, ANSWER_LOGPROBS})
+
+
 @dataclass
-class OpenAIOptions:
+class OpenAIOptions(BackendOptions):
     """How the judge is reached over HTTP (``backend="openai"``).
 
     Example:
@@ -50,3 +57,6 @@ class OpenAIOptions:
         check_positive_int("max_retries", self.max_retries, allow_zero=True)
         check_positive_int("max_concurrency", self.max_concurrency)
         check_positive_int("top_logprobs", self.top_logprobs)
+
+    def capabilities(self) -> frozenset[str]:
+        return endpoint_capabilities(self.endpoint)

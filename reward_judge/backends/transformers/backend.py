@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from ...judge_input import JudgeInput, encode_all
-from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, GenerationParams,
-                    JudgeBackend)
+from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
+                    GenerationParams, JudgeBackend)
 from ..continuations import candidate_tokens
 from .batching import plan_batches, prefix_only_cache, shared_prefix_inputs, shared_prefix_length
 from .logprobs import continuation_logprobs
 from .onepass import Generated, cached_columns, kept_prefix, read_from_generation
 from .options import TransformersOptions
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ...config import JudgeConfig
+from .compat import cache_kwargs, output_cache
 
 logger = logging.getLogger(__name__)
 
@@ -62,58 +60,9 @@ class TransformersBackend(JudgeBackend):
         self.onepass_tokens = 0
         self.second_pass_rows = 0
 
-    # ------------------------------------------------------------------ loading
-    @classmethod
-    def declared_capabilities(cls, options: Any) -> frozenset[str]:
+    @property
+    def capabilities(self) -> frozenset[str]:
         return frozenset({GENERATE, ANSWER_LOGPROBS, GENERATE_ANSWER_LOGPROBS})
-
-    @classmethod
-    def load(cls, judge: str, config: "JudgeConfig", *, identity: Optional[str] = None) -> "TransformersBackend":
-        """Load a judge from a hub id or local folder, applying a PEFT adapter when there is one."""
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        options: TransformersOptions = config.backend_options
-        model_id, adapter = _resolve_adapter(judge, options)
-        tokenizer_id = config.tokenizer or model_id
-        kwargs: dict[str, Any] = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
-        if options.dtype and options.dtype != "auto":
-            kwargs["dtype"] = getattr(torch, options.dtype)
-        elif options.dtype == "auto":
-            kwargs["dtype"] = "auto"
-        if options.device_map is not None:
-            kwargs["device_map"] = options.device_map
-        if options.load_in_4bit or options.load_in_8bit:
-            if not torch.cuda.is_available():
-                raise ValueError(
-                    f"load_in_4bit={options.load_in_4bit}, load_in_8bit={options.load_in_8bit}: bitsandbytes "
-                    "quantisation needs a CUDA GPU, none is available"
-                )
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=options.load_in_4bit, load_in_8bit=options.load_in_8bit,
-                bnb_4bit_compute_dtype=torch.bfloat16 if options.load_in_4bit else None,
-            )
-            kwargs.setdefault("device_map", "auto")
-        logger.info("loading judge %s%s", model_id, f" + adapter {adapter}" if adapter else "")
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_id, revision=config.revision if tokenizer_id == model_id else None,
-                                                  trust_remote_code=config.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
-        if adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, adapter)
-        if "device_map" not in kwargs:
-            device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            model.to(device)
-        model.eval()
-        ident = identity or "|".join(
-            part for part in (f"hf:{model_id}", config.revision and f"rev:{config.revision}",
-                              adapter and f"adapter:{adapter}", _local_fingerprint(model_id)) if part
-        )
-        return cls(model, tokenizer, batch_size=options.batch_size, identity=ident,
-                   batch_tokens=options.batch_tokens, prefix_cache=options.prefix_cache)
 
     # --------------------------------------------------------------- generation
     @property
@@ -181,11 +130,11 @@ class TransformersBackend(JudgeBackend):
                 # (left-padded behind the prefix; positions come from the attention mask).
                 input_ids, attention = shared_prefix_inputs(batch, shared, pad)
                 width = input_ids.shape[1]
-                kwargs["past_key_values"] = prefix_only_cache(self.model, batch[0][:shared], len(batch))
+                kwargs.update(cache_kwargs(self.model, prefix_only_cache(self.model, batch[0][:shared], len(batch))))
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
         sequences = out.sequences if keep_cache else out
         return Generated(prompts=[list(ids) for ids in batch], new_tokens=sequences[:, width:].tolist(),
-                         cache=out.past_key_values if keep_cache else None, width=width, shared=shared)
+                         cache=output_cache(out) if keep_cache else None, width=width, shared=shared)
 
     def generate_answer_logprobs(self, inputs: Sequence[JudgeInput], params: GenerationParams,
                                  slots: Sequence[AnswerSlot]) -> list[AnswerRead]:
@@ -245,6 +194,59 @@ class TransformersBackend(JudgeBackend):
         _free_accelerator_memory()
 
 
+def load(context: BackendContext, options: TransformersOptions) -> TransformersBackend:
+    """Load a judge from a hub id or local folder, applying a PEFT adapter when there is one (the registry's loader)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_id, adapter = _resolve_adapter(context.model, options)
+    tokenizer_id = context.tokenizer or model_id
+    kwargs: dict[str, Any] = {"revision": context.revision, "trust_remote_code": context.trust_remote_code}
+    if options.dtype and options.dtype != "auto":
+        kwargs["dtype"] = getattr(torch, options.dtype)
+    elif options.dtype == "auto":
+        kwargs["dtype"] = "auto"
+    if options.device_map is not None:
+        kwargs["device_map"] = options.device_map
+    if options.load_in_4bit or options.load_in_8bit:
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"load_in_4bit={options.load_in_4bit}, load_in_8bit={options.load_in_8bit}: bitsandbytes "
+                "quantisation needs a CUDA GPU, none is available"
+            )
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=options.load_in_4bit, load_in_8bit=options.load_in_8bit,
+            bnb_4bit_compute_dtype=torch.bfloat16 if options.load_in_4bit else None,
+        )
+        kwargs.setdefault("device_map", "auto")
+    logger.info("loading judge %s%s", model_id, f" + adapter {adapter}" if adapter else "")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_id, revision=context.revision if tokenizer_id == model_id else None,
+                                              trust_remote_code=context.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    if "device_map" not in kwargs:
+        device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device)
+    model.eval()
+    identity = context.identity or "|".join(
+        part for part in (f"hf:{model_id}", context.revision and f"rev:{context.revision}",
+                          adapter and f"adapter:{adapter}", _local_fingerprint(model_id)) if part
+    )
+    return TransformersBackend(model, tokenizer, batch_size=options.batch_size, identity=identity,
+                               batch_tokens=options.batch_tokens, prefix_cache=options.prefix_cache)
+
+
+def from_model(model: Any, tokenizer: Any, options: TransformersOptions) -> TransformersBackend:
+    """A backend on an already loaded model and tokenizer, with the batching options of ``options``."""
+    return TransformersBackend(model, tokenizer, batch_size=options.batch_size, batch_tokens=options.batch_tokens,
+                               prefix_cache=options.prefix_cache)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is an accelerator out-of-memory error (CUDA, MPS or a device runtime message)."""
     import torch
@@ -276,24 +278,24 @@ def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted(ids)
 
 
-def _resolve_adapter(judge: str, config: TransformersOptions) -> tuple[str, Optional[str]]:
+def _resolve_adapter(judge: str, options: TransformersOptions) -> tuple[str, Optional[str]]:
     """(model to load, adapter to apply). A local adapter folder names its own base model."""
-    adapter = config.adapter
+    adapter = options.adapter
     if adapter is None:
         adapter_config = Path(judge) / "adapter_config.json"
         if adapter_config.is_file():
             adapter = judge
-            base = config.base_model or json.loads(adapter_config.read_text())["base_model_name_or_path"]
+            base = options.base_model or json.loads(adapter_config.read_text())["base_model_name_or_path"]
             return base, adapter
         return judge, None
     if adapter == judge:
-        if config.base_model is None:
+        if options.base_model is None:
             adapter_config = Path(judge) / "adapter_config.json"
             if not adapter_config.is_file():
                 raise ValueError(f"adapter={adapter!r} needs base_model: the base model the adapter is loaded onto")
             return json.loads(adapter_config.read_text())["base_model_name_or_path"], adapter
-        return config.base_model, adapter
-    return config.base_model or judge, adapter
+        return options.base_model, adapter
+    return options.base_model or judge, adapter
 
 
 def _local_fingerprint(model_id: str) -> Optional[str]:

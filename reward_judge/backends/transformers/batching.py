@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from ..continuations import common_prefix_length
+from .compat import cache_kwargs
 
 #: Below this many shared tokens, reusing a prefix costs more (an extra forward call) than it saves.
 MIN_SHARED_PREFIX = 16
@@ -121,7 +122,7 @@ def prefix_only_cache(model: Any, prefix: Sequence[int], rows: int) -> Any:
 
     device = next(model.parameters()).device
     cache = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([list(prefix)], dtype=torch.long, device=device), past_key_values=cache,
+    model(input_ids=torch.tensor([list(prefix)], dtype=torch.long, device=device), **cache_kwargs(model, cache),
           use_cache=True, logits_to_keep=1)
     cache.batch_repeat_interleave(rows)
     return cache
@@ -142,7 +143,7 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
     ids, mask = shared_prefix_inputs(rows, shared, pad_id)
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-    out = model(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, past_key_values=cache,
+    out = model(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, **cache_kwargs(model, cache),
                 use_cache=True, logits_to_keep=1)
     return Prefill(cache=cache, attention_mask=mask, lengths=[len(r) for r in rows],
                    last_logits=out.logits[:, -1, :], shared=shared)

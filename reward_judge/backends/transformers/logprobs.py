@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from .batching import plan_batches, prefill
+from .compat import cache_kwargs
 
 
 def continuation_logprobs(model: Any, rows: Sequence[tuple[list[int], list[list[int]]]], *, pad_id: int,
@@ -62,7 +63,7 @@ def continue_candidates(model: Any, state: Any, conts: Sequence[Sequence[Sequenc
                       torch.tensor(mask_rows, dtype=torch.long, device=device)], dim=1)
     out = model(input_ids=torch.tensor(ids_rows, dtype=torch.long, device=device), attention_mask=mask,
                 position_ids=torch.tensor(pos_rows, dtype=torch.long, device=device),
-                past_key_values=state.cache, use_cache=False)
+                **cache_kwargs(model, state.cache), use_cache=False)
     logp = torch.log_softmax(out.logits.float(), dim=-1)
     for flat, (r, j) in enumerate(slots):
         if j >= len(conts[r]):

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 from ..continuations import common_prefix_length
 from .batching import Prefill
 from .logprobs import continue_candidates
+from .compat import cache_kwargs
 
 
 @dataclass
@@ -94,7 +95,7 @@ def read_from_generation(model: Any, generated: Generated, rows: Sequence[tuple[
                               for t, keep in zip(tails, kept, strict=True)], dtype=torch.long)
     mask = torch.cat([mask, tail_mask], dim=1).to(device)
     out = model(input_ids=ids.to(device), attention_mask=mask, position_ids=positions.to(device),
-                past_key_values=generated.cache, use_cache=True, logits_to_keep=1)
+                **cache_kwargs(model, generated.cache), use_cache=True, logits_to_keep=1)
     first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
     conts = [c for _, c in rows]
     scores = [[float(first[r, ids_[0]]) for ids_ in c] for r, c in enumerate(conts)]

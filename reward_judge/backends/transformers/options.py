@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ...options import check_positive_int, option
+from ..base import ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, BackendOptions
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -15,7 +16,7 @@ def _device_map(text: str) -> Any:
 
 
 @dataclass
-class TransformersOptions:
+class TransformersOptions(BackendOptions):
     """How the judge runs in this process with transformers (``backend="transformers"``, the default).
 
     Example:
@@ -44,3 +45,6 @@ class TransformersOptions:
             raise ValueError(f"dtype={self.dtype!r} is not one of {DTYPES}")
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("load_in_4bit and load_in_8bit are exclusive; got both True")
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({GENERATE, ANSWER_LOGPROBS, GENERATE_ANSWER_LOGPROBS})

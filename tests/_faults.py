@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .backends.base import AnswerRead, AnswerSlot, GenerationParams, JudgeBackend
-from .backends.transformers.backend import TransformersBackend
-from .judge_input import JudgeInput
+from reward_judge.backends.base import AnswerRead, AnswerSlot, GenerationParams, JudgeBackend
+from reward_judge.backends.transformers.backend import TransformersBackend
+from reward_judge.judge_input import JudgeInput
 
 
 class OutOfMemoryAbove(TransformersBackend):

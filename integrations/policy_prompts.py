@@ -10,7 +10,7 @@ text alone.
 
 Known template families (ChatML, Llama 3, Llama 2 / Mistral ``[INST]``, Gemma) are recognised by the
 generation header that ends a prompt (``<|im_start|>assistant\\n``...), never by markers inside it.
-With the policy's tokenizer (`PolicyChat.from_tokenizer`), its chat template is rendered on probe
+With the policy's tokenizer (`PolicyPromptReader.from_tokenizer`), its chat template is rendered on probe
 conversations to pick the family, check that parsing gives the probe back, and learn what the
 template adds by itself (a default system message such as SmolLM2's or Qwen's, Llama 3.1's
 knowledge-date header), which is then left out.
@@ -262,7 +262,7 @@ class PolicyTurn:
     """One rollout read back from a policy's text: what the judge gets, and how it was read.
 
     Example:
-        >>> PolicyChat("gemma").split("<start_of_turn>user\\nHi<end_of_turn>\\n<start_of_turn>model\\nHello<end_of_turn>")
+        >>> PolicyPromptReader("gemma").split("<start_of_turn>user\\nHi<end_of_turn>\\n<start_of_turn>model\\nHello<end_of_turn>")
         PolicyTurn(prompt=[{'role': 'user', 'content': 'Hi'}], completion='Hello', family='gemma', stripped=1)
     """
 
@@ -276,7 +276,7 @@ class PolicyTurn:
 
 
 @dataclass
-class PolicyChat:
+class PolicyPromptReader:
     """Reads rollouts written with a policy's chat template back into a conversation and a response.
 
     ``template``: ``"auto"`` (recognise the common families by the header a prompt ends with),
@@ -284,7 +284,7 @@ class PolicyChat:
     ``chatml``, ``llama3``, ``llama2`` / ``mistral`` (``[INST]``), ``gemma``.
 
     Example:
-        >>> chat = PolicyChat("auto")
+        >>> chat = PolicyPromptReader("auto")
         >>> prompt = "<|im_start|>system\\nBe brief.<|im_end|>\\n<|im_start|>user\\n2+2?<|im_end|>\\n<|im_start|>assistant\\n"
         >>> turn = chat.split(prompt + "4<|im_end|>", prompt)
         >>> turn.prompt, turn.completion, turn.family
@@ -377,7 +377,7 @@ class PolicyChat:
 
     # ----------------------------------------------------------- from a tokenizer
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any, template: str = "auto") -> "PolicyChat":
+    def from_tokenizer(cls, tokenizer: Any, template: str = "auto") -> "PolicyPromptReader":
         """A reader for the policy whose tokenizer (object, local folder or hub id) wrote the prompts.
 
         Its chat template is rendered on probe conversations: the family is the one that reads the

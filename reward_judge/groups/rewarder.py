@@ -1,7 +1,7 @@
-"""`GroupScorer`: group rewards on the reward model's own pipeline, one call for a whole batch.
+"""`GroupRewarder`: group rewards on the reward model's own stages, one call for a whole batch.
 
     rows --form_groups--> groups --PairwiseJob | ListwiseJob--> JudgeRequests (rendered by rm.renderer)
-      --dedup, split across processes--> rm.pipeline.run (cache, retries, isolation, counters)
+      --dedup, split across processes--> rm.runner.run (cache, retries, isolation, counters)
       --gather verdicts--> per-group aggregation --> one JudgeResult per row, in input order
 
 So the cache (one entry per ordered pair: the rendered input differs), deduplication, retries, failure
@@ -14,12 +14,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ..conversation import completion_text, prompt_text
-from ..pipeline import Outcome
 from ..protocols.listwise import ListwiseProtocol
 from ..result import JudgeResult
-from ..scoring.base import Judgment
+from ..rollout_text import completion_text, prompt_text
 from ..textsafe import tokenizable
+from ..verdicts import Judgment, Outcome
 from .distributed import all_gather, process_group, share
 from .grouping import Row, form_groups
 from .listwise import ListwiseJob
@@ -27,11 +26,12 @@ from .pairing import ANCHOR, member_anchor
 from .pairwise import PairwiseJob
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import JudgeConfig
-    from ..pipeline import JudgePipeline
     from ..protocols import JudgeProtocol
-    from ..requests import JudgeRequest, RequestRenderer
+    from ..rendering import JudgeRequest, RequestRenderer
+    from ..rewarding import RewardRule
+    from ..runner import JudgeRunner
     from ..stats import JudgeStats
+    from .options import GroupOptions
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +47,31 @@ def is_groupwise(protocol: "JudgeProtocol") -> bool:
     return bool(protocol.pairwise) or isinstance(protocol, ListwiseProtocol)
 
 
-class GroupScorer:
-    """Scores the completions of each prompt against each other, on the given rendering and scoring stages.
+class GroupRewarder:
+    """Rewards the completions of each prompt against each other, on the given rendering and judging stages.
+
+    ``reference_column`` is the dataset column that holds reference answers: an anchor named like it is
+    the opponent, not a reference shown to the judge.
 
     Example:
-        >>> scorer = GroupScorer(rm.renderer, rm.pipeline, rm.config, rm.stats)           # doctest: +SKIP
-        >>> [r.reward for r in scorer.score(["Q"] * 3, ["a", "b", "c"])]                  # doctest: +SKIP
+        >>> rewarder = GroupRewarder(rm.renderer, rm.runner, GroupOptions(), RewardRule(), seed=0,  # doctest: +SKIP
+        ...                          stats=rm.stats, mode="direct")
+        >>> [r.reward for r in rewarder.score(["Q"] * 3, ["a", "b", "c"], references=[None] * 3,  # doctest: +SKIP
+        ...                                   rubrics=[None] * 3)]
         [0.5, 0.25, 0.75]
     """
 
-    def __init__(self, renderer: "RequestRenderer", pipeline: "JudgePipeline", config: "JudgeConfig",
-                 stats: "JudgeStats"):
+    def __init__(self, renderer: "RequestRenderer", runner: "JudgeRunner", options: "GroupOptions",
+                 rule: "RewardRule", *, seed: int, stats: "JudgeStats", mode: str,
+                 reference_column: Optional[str] = "reference"):
         self.renderer = renderer
-        self.pipeline = pipeline
-        self.config = config
+        self.runner = runner
+        self.options = options
+        self.rule = rule
+        self.seed = seed
         self.stats = stats
+        self.mode = mode
+        self.reference_column = reference_column
 
     def score(self, prompts: Sequence[Any], completions: Sequence[Any], *, references: Sequence[Optional[str]],
               rubrics: Sequence[Any], anchors: Optional[Sequence[Any]] = None,
@@ -88,11 +98,11 @@ class GroupScorer:
         self.stats.calls += 1
         self.stats.rollouts += n
         if isinstance(self.renderer.protocol, ListwiseProtocol):
-            job: Any = ListwiseJob(everyone, groups, self.renderer, self.config, call=self.stats.calls)
+            job: Any = ListwiseJob(everyone, groups, self.renderer, self.rule, seed=self.seed, call=self.stats.calls)
         else:
-            job = PairwiseJob(everyone, groups, self.renderer, self.config)
+            job = PairwiseJob(everyone, groups, self.renderer, self.options, self.rule, seed=self.seed)
         outcomes = self._judge(job.requests, rank, world)
-        results, summaries = job.results(outcomes, mode=self.config.mode)
+        results, summaries = job.results(outcomes, mode=self.mode)
         # a group is counted by the process that holds its first row, so sums over processes are exact
         for group in groups:
             if offset <= group.rows[0] < offset + n:
@@ -112,12 +122,12 @@ class GroupScorer:
     def _anchors(self, n: int, references: Sequence[Optional[str]], anchors: Optional[Sequence[Any]]
                  ) -> tuple[list[Optional[str]], Optional[list[Any]]]:
         """(references for the judge's reference slot, anchor responses) for this configuration."""
-        cfg = self.config
+        cfg = self.options
         references = list(references)
         if cfg.pairing != ANCHOR or member_anchor(cfg.anchor) is not None or isinstance(self.renderer.protocol,
                                                                                        ListwiseProtocol):
             return references, None if anchors is None else list(anchors)
-        anchor_is_reference = cfg.anchor == (cfg.reference_column or "reference")
+        anchor_is_reference = cfg.anchor == (self.reference_column or "reference")
         if anchors is None:
             if not anchor_is_reference or all(r is None for r in references):
                 raise ValueError(f"pairing='anchor' with anchor={cfg.anchor!r} needs the anchor responses: pass "
@@ -156,7 +166,7 @@ class GroupScorer:
         if rank == 0:
             self.stats.duplicates_skipped += sum(1 for r in requests if r.error is None) - len(unique)
         share_of_mine = [unique[k] for k in share(len(unique), rank, world)]
-        judged = self.pipeline.run([requests[k] for k in share_of_mine]) if share_of_mine else []
+        judged = self.runner.run([requests[k] for k in share_of_mine]) if share_of_mine else []
         shared = [outcome for part in all_gather(judged, world) for outcome in part]
         by_key = dict(zip((requests[k].dedup_key for k in unique), shared, strict=True))
         for k, request in enumerate(requests):
@@ -164,28 +174,3 @@ class GroupScorer:
                 outcomes[k] = by_key[request.dedup_key]
         return outcomes  # type: ignore[return-value]
 
-
-def group_metrics(results: Sequence[JudgeResult], name: str) -> dict[str, float]:
-    """Trainer metrics of group rewards: judge calls per group, position consistency, failed comparisons.
-
-    Example:
-        >>> r = JudgeResult(extra={"group": {"index": 0, "judge_calls": 12, "pairs": 6, "failed_pairs": 0,
-        ...                                  "consistent_pairs": 3, "checked_pairs": 6}})
-        >>> group_metrics([r], "judge")
-        {'judge/judge_calls_per_group': 12.0, 'judge/failed_comparisons': 0.0, 'judge/position_consistency': 0.5}
-    """
-    summaries = {}
-    for result in results:
-        summary = result.extra.get("group") if result.extra else None
-        if summary:
-            summaries[summary["index"]] = summary
-    if not summaries:
-        return {}
-    groups = list(summaries.values())
-    metrics = {f"{name}/judge_calls_per_group": sum(g["judge_calls"] for g in groups) / len(groups)}
-    if any("pairs" in g for g in groups):
-        metrics[f"{name}/failed_comparisons"] = float(sum(g.get("failed_pairs", 0) for g in groups))
-        checked = sum(g.get("checked_pairs", 0) for g in groups)
-        if checked:
-            metrics[f"{name}/position_consistency"] = sum(g.get("consistent_pairs", 0) for g in groups) / checked
-    return metrics

@@ -1,8 +1,9 @@
-"""The scoring pipeline: cache, deduplication, retries, failure isolation, timing and counters around a scorer.
+"""`JudgeRunner`: cache, deduplication, retries, failure isolation, timing and counters around a scorer.
 
-Every scoring mode goes through `JudgePipeline.run` the same way; only the scorer (how one request
-becomes a verdict) differs. Results mean the same thing in every mode: a backend error is counted per
-input, a cached verdict is the one first obtained, and only valid verdicts are stored.
+This is the stage of the scoring pipeline that asks the judge. Every scoring mode goes through
+`JudgeRunner.run` the same way; only the scorer (how one request becomes a verdict) differs. Results
+mean the same thing in every mode: a backend error is counted per input, a cached verdict is the one
+first obtained, and only valid verdicts are stored.
 """
 
 from __future__ import annotations
@@ -10,34 +11,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from .cache import JudgeCache, cache_key
 from .isolation import isolated
-from .scoring.base import Judgment, Scorer
+from .scoring.base import Scorer
 from .stats import JudgeStats
+from .verdicts import Judgment, Outcome
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .requests import JudgeRequest
+    from .rendering import JudgeRequest
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A request's judgment and whether the cache served it."""
-
-    judgment: Judgment
-    cached: bool = False
-
-
-class JudgePipeline:
+class JudgeRunner:
     """Runs judge requests through one scorer with caching, deduplication, retries and failure isolation.
 
     Example:
-        >>> pipeline = JudgePipeline(scorer, identity=backend.identity, cache=None, stats=JudgeStats())  # doctest: +SKIP
-        >>> [o.judgment.verdict.score for o in pipeline.run(requests)]                                 # doctest: +SKIP
+        >>> runner = JudgeRunner(scorer, identity=backend.identity, cache=None, stats=JudgeStats())  # doctest: +SKIP
+        >>> [o.judgment.verdict.score for o in runner.run(requests)]                                 # doctest: +SKIP
         [4, 2]
     """
 
@@ -81,7 +74,7 @@ class JudgePipeline:
             else:
                 self.stats.cache_hits += 1
                 state[k] = Outcome(Judgment.from_record(record), cached=True)
-        for attempt in range(self.scorer.config.max_attempts):
+        for attempt in range(self.scorer.plan.max_attempts):
             if not pending:
                 break
             if attempt:

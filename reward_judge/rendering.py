@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .chat import ChatFormatter
-from .conversation import completion_text, prompt_text
+from .chat_format import ChatFormatter
+from .rollout_text import completion_text, prompt_text
 from .judge_input import JudgeInput, Message, Span, encode
 from .protocols import JudgeProtocol
 from .rubric import RubricLike

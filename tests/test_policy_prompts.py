@@ -11,8 +11,8 @@ import logging
 import pytest
 
 from tests._policy_tokenizers import FAMILIES, NO_SYSTEM, openrlhf_rollout, policy_tokenizer
-from reward_judge.integrations.policy_chat import (
-    COMMON_END_TOKENS, PolicyChat, detect_family, strip_trailing_markup,
+from reward_judge.integrations.policy_prompts import (
+    COMMON_END_TOKENS, PolicyPromptReader, detect_family, strip_trailing_markup,
 )
 
 CONVERSATION = [
@@ -36,7 +36,7 @@ def test_each_family_gives_back_the_conversation_and_the_bare_response(name):
     prompt, query = openrlhf_rollout(name, messages, "Rome.")
     assert query.startswith(prompt) and query != prompt + "Rome."  # the end-of-turn text is in the query
     tokenizer = policy_tokenizer(name)
-    for chat in (PolicyChat("auto"), PolicyChat.from_tokenizer(tokenizer)):
+    for chat in (PolicyPromptReader("auto"), PolicyPromptReader.from_tokenizer(tokenizer)):
         turn = chat.split(query, prompt)
         assert turn.family == EXPECTED_FAMILY[name]
         assert turn.completion == "Rome." and turn.stripped >= 1
@@ -54,58 +54,58 @@ def test_each_family_gives_back_the_conversation_and_the_bare_response(name):
 def test_the_tokenizer_tells_which_system_text_its_template_added(name):
     messages = [{"role": "user", "content": "Capital of Italy?"}]
     prompt, query = openrlhf_rollout(name, messages, "Rome.")
-    detected = PolicyChat("auto").split(query, prompt)
+    detected = PolicyPromptReader("auto").split(query, prompt)
     assert detected.prompt[0]["role"] == "system"  # e.g. "You are a helpful AI assistant named SmolLM..."
-    informed = PolicyChat.from_tokenizer(policy_tokenizer(name)).split(query, prompt)
+    informed = PolicyPromptReader.from_tokenizer(policy_tokenizer(name)).split(query, prompt)
     assert informed.prompt == messages and informed.completion == "Rome."
 
 
 def test_the_tokenizer_names_the_family_and_refuses_a_wrong_one():
-    chat = PolicyChat.from_tokenizer(policy_tokenizer("llama3"))
+    chat = PolicyPromptReader.from_tokenizer(policy_tokenizer("llama3"))
     assert chat.template == "llama3" and "<|eot_id|>" in chat.end_tokens
     with pytest.raises(ValueError, match="not one this server reads back"):
-        PolicyChat.from_tokenizer(policy_tokenizer("llama3"), template="gemma")
+        PolicyPromptReader.from_tokenizer(policy_tokenizer("llama3"), template="gemma")
     with pytest.raises(ValueError, match="'phi'"):
-        PolicyChat("phi")
+        PolicyPromptReader("phi")
 
 
 def test_unknown_prompts_pass_as_they_are_and_the_log_says_so(caplog):
-    chat = PolicyChat("auto")
-    with caplog.at_level(logging.INFO, logger="reward_judge.integrations.policy_chat"):
+    chat = PolicyPromptReader("auto")
+    with caplog.at_level(logging.INFO, logger="reward_judge.integrations.policy_prompts"):
         turn = chat.split("Question: 2+2?\nAnswer: 4</s>", "Question: 2+2?\nAnswer:")
         chat.split("Q: 1+1?\nA: 2", "Q: 1+1?\nA:")
     assert turn.prompt == "Question: 2+2?\nAnswer:" and turn.completion == " 4" and turn.family is None
     notes = [r.getMessage() for r in caplog.records if "no known chat template" in r.getMessage()]
     assert len(notes) == 1  # said once, not per request
     prompt, query = openrlhf_rollout("llama3", _conversation("llama3"), "Rome.")
-    with caplog.at_level(logging.INFO, logger="reward_judge.integrations.policy_chat"):
+    with caplog.at_level(logging.INFO, logger="reward_judge.integrations.policy_prompts"):
         chat.split(query, prompt)
     assert any("reading policy prompts as Llama 3 (detected)" in r.getMessage() for r in caplog.records)
 
 
 def test_a_forced_family_that_does_not_fit_passes_the_prompt_and_warns(caplog):
     prompt, query = openrlhf_rollout("gemma", _conversation("gemma"), "Rome.")
-    with caplog.at_level(logging.WARNING, logger="reward_judge.integrations.policy_chat"):
-        turn = PolicyChat("chatml").split(query, prompt)
+    with caplog.at_level(logging.WARNING, logger="reward_judge.integrations.policy_prompts"):
+        turn = PolicyPromptReader("chatml").split(query, prompt)
     assert turn.prompt == prompt and turn.family is None
     assert any("could not be read as ChatML" in r.getMessage() for r in caplog.records)
-    assert PolicyChat("none").split(query, prompt).prompt == prompt
+    assert PolicyPromptReader("none").split(query, prompt).prompt == prompt
 
 
 def test_a_query_that_does_not_start_with_its_prompt_is_split_at_the_generation_header():
     # SentencePiece tokenizers may decode "<s>[INST]" as "<s> [INST]": the prompt is no prefix any more.
     prompt = "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nCapital of Italy? [/INST]"
     query = "<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nCapital of Italy? [/INST] Rome. [/INST] ok</s>"
-    turn = PolicyChat("auto").split(query, prompt)
+    turn = PolicyPromptReader("auto").split(query, prompt)
     assert turn.prompt == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of Italy?"}]
     assert turn.completion == " Rome. [/INST] ok"  # a header the policy wrote stays in its response
 
 
 def test_a_query_without_its_prompt_is_split_at_its_last_generation_header():
     prompt, query = openrlhf_rollout("smollm2", CONVERSATION, "Rome.")
-    turn = PolicyChat("auto").split(query, None)
+    turn = PolicyPromptReader("auto").split(query, None)
     assert turn.prompt == CONVERSATION and turn.completion == "Rome."
-    plain = PolicyChat("auto").split("no template here<|endoftext|>", None)
+    plain = PolicyPromptReader("auto").split("no template here<|endoftext|>", None)
     assert plain.prompt == "" and plain.completion == "no template here"
 
 
@@ -121,7 +121,7 @@ def test_detection_uses_the_end_of_the_prompt_not_markers_inside_it():
     # a ChatML prompt whose user text quotes Llama 2 markup is still ChatML
     prompt = "<|im_start|>user\nWhat does [INST] mean in '[INST] hi [/INST]'?<|im_end|>\n<|im_start|>assistant\n"
     assert detect_family(prompt).name == "chatml"
-    turn = PolicyChat("auto").split(prompt + "A marker.<|im_end|>", prompt)
+    turn = PolicyPromptReader("auto").split(prompt + "A marker.<|im_end|>", prompt)
     assert turn.prompt == [{"role": "user", "content": "What does [INST] mean in '[INST] hi [/INST]'?"}]
     assert detect_family("Tell me about <|im_start|> tokens.") is None
 
@@ -129,13 +129,13 @@ def test_detection_uses_the_end_of_the_prompt_not_markers_inside_it():
 def test_serve_flags_build_the_reader_and_name_themselves_in_errors():
     from reward_judge.embedded import embedded_judge_path
     from reward_judge.integrations.cli import make_parser
-    from reward_judge.integrations.cli.serve import _policy_chat
+    from reward_judge.integrations.cli.serve import _policy_prompts
 
     folder = str(embedded_judge_path()[0])  # a real tokenizer folder: SmolLM2's ChatML template
-    chat = _policy_chat(make_parser().parse_args(["serve", "--policy-tokenizer", folder]))
+    chat = _policy_reader(make_parser().parse_args(["serve", "--policy-tokenizer", folder]))
     assert chat.template == "chatml" and chat.source == folder
     assert chat.quirks.default_system.startswith("You are a helpful AI assistant named SmolLM")
     with pytest.raises(SystemExit, match="--policy-template: .*'phi'"):
-        _policy_chat(make_parser().parse_args(["serve", "--policy-template", "phi"]))
+        _policy_reader(make_parser().parse_args(["serve", "--policy-template", "phi"]))
     with pytest.raises(SystemExit, match="--policy-tokenizer: .*could not be loaded"):
-        _policy_chat(make_parser().parse_args(["serve", "--policy-tokenizer", folder + "-missing"]))
+        _policy_reader(make_parser().parse_args(["serve", "--policy-tokenizer", folder + "-missing"]))

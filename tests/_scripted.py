@@ -1,0 +1,120 @@
+"""A scripted judge backend for the bookkeeping tests (cache, dedup, retries, isolation, group accounting).
+
+It is a real implementation of the `JudgeBackend` interface, registered under the name ``scripted``
+like any other backend, whose answers are a pure function of the judge input: the judge "reads" the
+last ``score=N`` (or ``winner=A``) written in the input and answers in the protocol's own format, so a
+test states in its rollout what the judge will say. It runs in microseconds, so tests of what happens
+*around* the judge need no model. Tests of what the model does stay on the real embedded judge.
+
+Inputs containing ``CRASH`` make the call raise (the whole batch, as a real backend failing would), and
+``GARBLE`` makes the first attempt unreadable (a greedy call) while a sampled retry answers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from reward_judge.backends.base import (ANSWER_LOGPROBS, GENERATE, BackendContext, BackendOptions, GenerationParams,
+                                        JudgeBackend)
+from reward_judge.backends.registry import get_backend, register_backend
+from reward_judge.judge_input import JudgeInput
+from reward_judge.options import option
+
+SCORE = re.compile(r"score=(\d+)")
+WINNER = re.compile(r"winner=(A|B|tie)")
+
+
+@dataclass
+class ScriptedOptions(BackendOptions):
+    """Options of the scripted backend."""
+
+    answer_format: str = option("[RESULT] {score}", "How the scripted judge writes a score ({score}).")
+    winner_format: str = option("[RESULT] {winner}", "How it writes a pairwise winner ({winner}).")
+    default_score: int = option(3, "The score when the input names none.")
+    logprobs: bool = option(True, "Whether it reads answer log-probabilities (the distribution modes).")
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({GENERATE, ANSWER_LOGPROBS}) if self.logprobs else frozenset({GENERATE})
+
+
+class ScriptedBackend(JudgeBackend):
+    """Answers from what the input says (see the module docstring); records every call in ``calls``."""
+
+    name = "scripted"
+
+    def __init__(self, options: ScriptedOptions, identity: str = "scripted"):
+        self.options = options
+        self.identity = identity
+        self.calls: list[tuple[str, int]] = []  # (method, rows) per call
+        self.closed = False
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.options.capabilities()
+
+    def _target(self, text: str) -> tuple[int, str]:
+        scores = SCORE.findall(text)
+        winners = WINNER.findall(text)
+        return (int(scores[-1]) if scores else self.options.default_score), (winners[-1] if winners else "A")
+
+    def _check(self, inputs: Sequence[JudgeInput], method: str) -> None:
+        self.calls.append((method, len(inputs)))
+        if any("CRASH" in i.text for i in inputs):
+            raise RuntimeError("scripted backend failure: an input says CRASH")
+
+    def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
+        self._check(inputs, "generate")
+        answers = []
+        for judge_input in inputs:
+            score, winner = self._target(judge_input.text)
+            if "GARBLE" in judge_input.text and not params.do_sample:
+                answers.append("I cannot decide.")
+            elif WINNER.search(judge_input.text):
+                answers.append("Feedback. " + self.options.winner_format.format(winner=winner))
+            else:
+                answers.append("Feedback. " + self.options.answer_format.format(score=score))
+        return answers
+
+    def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
+        if not self.options.logprobs:
+            return super().answer_logprobs(contexts, candidates)
+        self._check(contexts, "answer_logprobs")
+        rows = []
+        for context in contexts:
+            score, winner = self._target(context.text)
+            wanted = winner if WINNER.search(context.text) else str(score)
+            # most mass on the named answer, the rest spread: a soft, deterministic distribution
+            rows.append([math.log(0.6 if c.rstrip("]") == wanted else 0.4 / max(1, len(candidates) - 1))
+                         for c in candidates])
+        return rows
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def load(context: BackendContext, options: ScriptedOptions) -> ScriptedBackend:
+    return ScriptedBackend(options, identity=f"scripted:{context.name}")
+
+
+def ensure_registered() -> None:
+    """Register ``scripted`` once per process (test modules share it)."""
+    try:
+        get_backend("scripted")
+    except ValueError:
+        register_backend("scripted", ScriptedOptions, load)
+
+
+def scripted_model(**options: Any) -> Any:
+    """A `GenerativeRewardModel` on the scripted backend: raw chat format, a 1-5 protocol unless told otherwise."""
+    from reward_judge import GenerativeRewardModel
+
+    ensure_registered()
+    options.setdefault("protocol", "prometheus-v2")
+    options.setdefault("rubric", "helpfulness")
+    options.setdefault("chat_format", "raw")
+    options.setdefault("max_new_tokens", 8)
+    return GenerativeRewardModel.from_pretrained("scripted-judge", backend="scripted", **options)
+
