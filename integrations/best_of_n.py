@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from reward_judge import GenerativeRewardModel, JudgeResult
-from reward_judge.jsonl import count_lines, read_jsonl
+from reward_judge.jsonl import atomic_output, count_lines, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_b
     total = count_lines(source)
     rows = _read_rows(source)
     counts = {"prompts": 0, "candidates": 0, "unscored": 0}
-    with target.open("w", encoding="utf-8") as out, tqdm(total=total, unit="prompt", desc="best-of-n",
+    with atomic_output(target) as out, tqdm(total=total, unit="prompt", desc="best-of-n",
                                                         disable=not progress) as bar:
         while True:
             chunk = list(islice(rows, chunk_size))

@@ -1,10 +1,13 @@
-"""Reading rollout files: one JSON object per line, errors that name the file and the line."""
+"""Rollout files: one JSON object per line, errors that name the file and the line; outputs written whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TextIO
 
 
 class JsonlError(ValueError):
@@ -42,3 +45,24 @@ def count_lines(path: Path) -> int:
     """Non-empty lines, for a progress bar's total (a cheap byte scan)."""
     with Path(path).open("rb") as handle:
         return sum(1 for line in handle if line.strip())
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[TextIO]:
+    """A text file to write ``path`` through: it replaces ``path`` when the block ends without an error, and is
+    removed otherwise, so a crash or Ctrl-C leaves no empty or half-written output.
+
+    Example:
+        >>> with atomic_output(Path("scored.jsonl")) as out:   # doctest: +SKIP
+        ...     _ = out.write('{"reward": 0.75}')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            yield out
+        os.replace(scratch, path)
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)

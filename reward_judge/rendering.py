@@ -64,6 +64,7 @@ class RequestRenderer:
     """Builds `JudgeRequest`s for one judge: protocol(s), default rubric, chat format, tokenizer and length limit.
 
     Example:
+        >>> from reward_judge import get_protocol
         >>> renderer = RequestRenderer(get_protocol("prometheus-v2"), None, "helpfulness", ChatFormatter("mistral"),
         ...                            tokenizer=None, limit=None, truncation="head_tail")
         >>> renderer.render("What is 2+2?", "4").input.text.startswith("[INST] You are a fair judge")

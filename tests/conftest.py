@@ -1,6 +1,15 @@
-"""Shared fixtures: the embedded judge is loaded once per test session."""
+"""Shared fixtures (the embedded judge is loaded once per test session) and the test tiers.
+
+Every test carries exactly one tier marker, which says what it needs (see ``[tool.pytest.ini_options]``):
+``unit`` (no model, no server, no subprocess: ``pytest -m unit`` is the inner loop), ``model`` (the embedded
+judge in this process), ``process`` (servers, CLI runs or workers in other processes) and ``training`` (a
+real trainer or an RL framework's own reward code). A ``unit`` test that asks for the judge or starts a
+process fails, so the tier stays true.
+"""
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 
@@ -22,6 +31,34 @@ DIGIT = CustomProtocol(
     answer_pattern=r"(\d)",
     range=(1, 9),
 )
+
+
+TIERS = ("unit", "model", "process", "training")
+#: Fixtures that load the embedded judge (or its files): a unit test may not use them.
+MODEL_FIXTURES = frozenset({"default_judge", "grading_judge", "judge_backend", "make_rm", "exported_judge"})
+
+
+def pytest_collection_modifyitems(config, items):
+    problems = []
+    for item in items:
+        tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
+        if len(tiers) != 1:
+            problems.append(f"{item.nodeid}: tier markers {tiers or 'none'} (exactly one of {TIERS})")
+        elif tiers[0] == "unit" and MODEL_FIXTURES & set(item.fixturenames):
+            problems.append(f"{item.nodeid}: marked unit but uses {sorted(MODEL_FIXTURES & set(item.fixturenames))}")
+    if problems:
+        raise pytest.UsageError("test tiers:\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """A unit test that starts a subprocess fails: mark it ``process``."""
+    if request.node.get_closest_marker("unit") is not None:
+        def refuse(self, *args, **kwargs):
+            raise AssertionError(f"unit test {request.node.nodeid} started a subprocess {args[:1]}: mark it 'process'")
+
+        monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +93,11 @@ def make_rm(judge_backend):
         return GenerativeRewardModel.from_pretrained(judge_backend, **options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def exported_judge(tmp_path_factory):
+    """The embedded judge written by `reward-judge export default DIR`: a plain folder serving engines load."""
+    from reward_judge.export import export_judge
+
+    return export_judge("default", tmp_path_factory.mktemp("exported") / "judge")

@@ -33,11 +33,13 @@ def rm(make_rm):
     (lambda rm: rm.score(["a"], ["x"], reference="the answer"), ValueError,
      "protocol 'digit-1-9' has no reference slot, but reference='the answer' was given"),
 ])
+@pytest.mark.model
 def test_bad_call_arguments(rm, call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call(rm)
 
 
+@pytest.mark.model
 def test_unknown_protocol_and_preset(judge_backend):
     with pytest.raises(ValueError, match=r"unknown protocol 'prometheus-v9'; known protocols: prometheus-v1"):
         GenerativeRewardModel.from_pretrained(judge_backend, protocol="prometheus-v9")
@@ -45,12 +47,14 @@ def test_unknown_protocol_and_preset(judge_backend):
         get_preset("no-such/judge")
 
 
+@pytest.mark.model
 def test_reference_required_and_missing(judge_backend):
     rm = GenerativeRewardModel.from_pretrained(judge_backend, protocol="mtbench-math", chat_format="raw")
     with pytest.raises(ValueError, match=r"protocol 'mtbench-math' needs a reference answer: reference is required, got None"):
         rm.render("2+2?", "4")
 
 
+@pytest.mark.model
 def test_rubric_without_score_descriptions(judge_backend):
     rm = GenerativeRewardModel.from_pretrained(judge_backend, protocol="prometheus-v2", chat_format="raw")
     with pytest.raises(ValueError, match=r"needs score descriptions 'Score 1:' to 'Score 5:' in the rubric; missing "
@@ -80,6 +84,7 @@ def test_rubric_without_score_descriptions(judge_backend):
     ("cache_memory_size", -5, "cache_memory_size must be a non-negative integer, got -5"),
     ("cache", 3.5, "cache must be None, True, a file path or a JudgeCache, got 3.5"),
 ])
+@pytest.mark.model
 def test_invalid_option_values(judge_backend, option, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         JudgeConfig.build(**{option: value})
@@ -87,11 +92,13 @@ def test_invalid_option_values(judge_backend, option, value, message):
         GenerativeRewardModel.from_pretrained(judge_backend, protocol="autoj-single", **{option: value})
 
 
+@pytest.mark.model
 def test_unknown_option_is_named(judge_backend):
     with pytest.raises(TypeError, match=r"unknown option 'batchsize' \(= 4\); did you mean 'batch_size'\?"):
         GenerativeRewardModel.from_pretrained(judge_backend, batchsize=4)
 
 
+@pytest.mark.unit
 def test_option_of_another_backend_is_named():
     with pytest.raises(TypeError, match=r"option base_url='http://x' belongs to backend 'openai', but backend='transformers'"):
         GenerativeRewardModel.from_pretrained("default", base_url="http://x")
@@ -99,6 +106,7 @@ def test_option_of_another_backend_is_named():
         JudgeConfig.build(backend="openai", base_url="http://x", batch_size=4)
 
 
+@pytest.mark.model
 def test_empty_completions_are_judged_not_crashed(rm):
     results = rm.score(["What is 2+2?", "Say something."], ["", "   "])
     assert len(results) == 2

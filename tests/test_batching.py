@@ -20,6 +20,7 @@ rows_strategy = st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=40), m
 @settings(max_examples=200, deadline=None)
 @given(rows=rows_strategy, max_rows=st.integers(1, 9), max_tokens=st.one_of(st.none(), st.integers(1, 200)),
        group=st.booleans(), split=st.booleans())
+@pytest.mark.unit
 def test_plan_batches_covers_every_row_once_within_limits(rows, max_rows, max_tokens, group, split):
     batches = plan_batches(rows, max_rows=max_rows, max_tokens=max_tokens, group_prefixes=group, split_groups=split)
     assert sorted(i for b in batches for i in b) == list(range(len(rows)))
@@ -29,6 +30,7 @@ def test_plan_batches_covers_every_row_once_within_limits(rows, max_rows, max_to
             assert len(b) * max(len(rows[i]) for i in b) <= max_tokens
 
 
+@pytest.mark.unit
 def test_plan_batches_keeps_prefix_groups_together_and_apart():
     shared = [7] * 30
     rows = [shared + [1] * 5 + [i] for i in range(3)] + [shared + [2] * 5 + [i] for i in range(3)]
@@ -41,6 +43,7 @@ def test_plan_batches_keeps_prefix_groups_together_and_apart():
 
 @settings(max_examples=300, deadline=None)
 @given(rows=st.lists(st.lists(st.integers(0, 2), max_size=60), min_size=1, max_size=5))
+@pytest.mark.unit
 def test_common_prefix_length_is_the_longest_shared_prefix(rows):
     n = 0
     while all(len(r) > n for r in rows) and len({r[n] for r in rows}) == 1:
@@ -49,6 +52,7 @@ def test_common_prefix_length_is_the_longest_shared_prefix(rows):
     assert common_prefix_length([tuple(r) for r in rows]) == n
 
 
+@pytest.mark.unit
 def test_shared_prefix_length_leaves_every_row_a_token():
     assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
     same = [5] * 40
@@ -73,7 +77,7 @@ def with_config(judge: GenerativeRewardModel, **changes) -> GenerativeRewardMode
     return GenerativeRewardModel(judge.backend, judge.config.replace(**changes), judge="default")
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_token_budget_and_prefix_reuse_do_not_change_scores(judge):
     backend = judge.backend
     reference = [r.score for r in judge.score(PROMPTS, COMPLETIONS)]
@@ -89,7 +93,7 @@ def test_token_budget_and_prefix_reuse_do_not_change_scores(judge):
     assert plain == pytest.approx(reference, abs=1e-4)
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_generate_with_prefix_reuse_equals_plain_batches(judge):
     rm = with_config(judge, mode="generate", max_attempts=1)
     inputs = [rm.request(p, c).input for p, c in zip(PROMPTS, COMPLETIONS)]
@@ -103,7 +107,7 @@ def test_generate_with_prefix_reuse_equals_plain_batches(judge):
     assert reused == plain
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_identical_rollouts_are_judged_once(judge):
     rm = with_config(judge)
     before = rm.stats.duplicates_skipped
@@ -139,7 +143,7 @@ class OutOfMemoryAbove(JudgeBackend):
             raise RuntimeError(f"CUDA out of memory: tried to judge {n} inputs at once")
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_direct_mode_isolates_a_failing_call_like_generate(judge):
     """A call that fails is split until it succeeds: every rollout keeps its own distribution."""
     backend = OutOfMemoryAbove(judge.backend, limit=2)
@@ -150,7 +154,7 @@ def test_direct_mode_isolates_a_failing_call_like_generate(judge):
     assert [r.score for r in results] == pytest.approx([r.score for r in judge.score(PROMPTS[:3], COMPLETIONS[:3])], abs=1e-4)
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_backend_failure_is_counted_per_input_in_direct_mode(judge):
     rm = GenerativeRewardModel(OutOfMemoryAbove(judge.backend, limit=0), judge.config.replace(fallback=0.0,
                                max_attempts=1), judge="default")

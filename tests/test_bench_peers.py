@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+pytestmark = [pytest.mark.process, pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                 reason='llama-cpp-python is not installed (pip install "llama-cpp-python[server]"), '
-                                       "so the benchmark's llama.cpp peer cannot run")
+                                       "so the benchmark's llama.cpp peer cannot run")]
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 

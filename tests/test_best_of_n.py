@@ -14,12 +14,14 @@ from reward_judge.integrations.best_of_n import best_of_n, best_of_n_file, rank_
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.unit
 def test_ranking_is_deterministic():
     assert rank_candidates([0.5, None, 0.9, 0.9]) == [2, 3, 0, 1]  # ties: earlier first; unscored last
     assert rank_candidates([None, None]) == [0, 1]
     assert rank_candidates([0.0, -1.0]) == [0, 1]
 
 
+@pytest.mark.model
 def test_best_of_n_judges_every_candidate(grading_judge):
     prompts = ["What is 2+2?", "Name the capital of France."]
     candidates = [["4", "5", "four", "22"], ["Paris", "Lyon"]]
@@ -38,6 +40,7 @@ def test_best_of_n_judges_every_candidate(grading_judge):
         best_of_n(prompts, [["a"], []], grading_judge)
 
 
+@pytest.mark.model
 def test_file_is_streamed_in_chunks(tmp_path, grading_judge):
     source, target = tmp_path / "cands.jsonl", tmp_path / "best.jsonl"
     rows = [{"prompt": f"What is {i}+{i}?", "candidates": [str(2 * i), str(2 * i + 1)], "id": i} for i in range(5)]
@@ -63,6 +66,7 @@ def test_file_is_streamed_in_chunks(tmp_path, grading_judge):
     assert counts["prompts"] == 5 and counts["candidates"] == 10
 
 
+@pytest.mark.process
 def test_cli_best_of_n(tmp_path):
     source, target = tmp_path / "cands.jsonl", tmp_path / "best.jsonl"
     source.write_text(json.dumps({"prompt": "What is 2+2?", "candidates": ["4", "5", "four"]}) + "\n")
@@ -75,7 +79,11 @@ def test_cli_best_of_n(tmp_path):
     assert row["chosen_indices"] == rank_candidates(row["rewards"])[:2]
     assert "chose 2 of each candidate list for 1 prompts" in proc.stderr
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "x", "candidates": "not a list"}\n')
+    bad.write_text('{"prompt": "x", "candidates": ["ok"]}\n{"prompt": "x", "candidates": "not a list"}\n')
+    before = target.read_text()
     proc = subprocess.run([sys.executable, "-m", "reward_judge.integrations.cli", "best-of-n", "--input", str(bad), "--output",
                            str(target)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and "bad.jsonl:1: each line needs 'prompt' and a list 'candidates'" in proc.stderr
+    assert proc.returncode != 0
+    assert "bad.jsonl:2: 'candidates' must be a non-empty list of completions, got 'not a list'" in proc.stderr
+    assert target.read_text() == before  # the whole file is checked first: nothing was judged or written
+    assert not list(tmp_path.glob("*.partial"))

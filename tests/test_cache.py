@@ -22,6 +22,7 @@ def _fields(r):
     return (r.score, r.reward, r.feedback, r.raw, r.ok, r.attempts)
 
 
+@pytest.mark.model
 def test_persistent_cache_hit_equals_original(make_rm, tmp_path):
     path = tmp_path / "rewards.sqlite"
     rm = make_rm(cache=str(path))
@@ -44,6 +45,7 @@ def test_persistent_cache_hit_equals_original(make_rm, tmp_path):
     assert [_fields(r) for r in third] == [_fields(r) for r in first]
 
 
+@pytest.mark.model
 def test_duplicates_in_one_call_are_judged_once(make_rm):
     rm = make_rm(cache=True)
     results = rm.score(["What is 2+2?"] * 4, ["4", "5", "4", "4"])
@@ -51,6 +53,7 @@ def test_duplicates_in_one_call_are_judged_once(make_rm):
     assert results[0].raw == results[2].raw == results[3].raw
 
 
+@pytest.mark.model
 def test_sampled_judging_is_cached_only_on_request(make_rm):
     rm = make_rm(cache=True, do_sample=True, temperature=0.7)
     rm.score(PROMPTS[:1], COMPLETIONS[:1])
@@ -64,6 +67,7 @@ def test_sampled_judging_is_cached_only_on_request(make_rm):
         assert second.cached and _fields(second) == _fields(first)
 
 
+@pytest.mark.model
 def test_failures_are_not_cached(make_rm):
     # an answer pattern the judge never writes: every result is a parse failure, none is stored
     never = CustomProtocol(custom_name="never", template=DIGIT.template, answer_pattern=r"(ZZZ\d)", range=(1, 9))
@@ -73,6 +77,7 @@ def test_failures_are_not_cached(make_rm):
     assert rm.cache.stats.stores == 0 and len(rm.cache) == 0
 
 
+@pytest.mark.model
 def test_every_field_changes_the_key(make_rm):
     rm = make_rm()
     base = dict(identity=rm.backend.identity, judge_input=rm.request("Q", "A").input.key, protocol=DIGIT.name,
@@ -94,6 +99,7 @@ def test_every_field_changes_the_key(make_rm):
         assert cache_key(**dict(base, scoring=other.cache_fields())) != cache_key(**dict(base, scoring=sampled.cache_fields())), field
 
 
+@pytest.mark.model
 def test_rendered_fields_each_change_the_judge_input(make_rm):
     # the key hashes the rendered judge input: prompt, completion, reference, rubric and chat format all reach it
     ref = CustomProtocol(custom_name="ref", template="Rubric: {rubric}\nReference: {reference}\n" + DIGIT.template,
@@ -106,6 +112,7 @@ def test_rendered_fields_each_change_the_judge_input(make_rm):
     assert len({base, *variants}) == 6
 
 
+@pytest.mark.model
 def test_config_changes_miss_in_the_reward_model(make_rm, tmp_path):
     path = str(tmp_path / "c.sqlite")
     make_rm(cache=path).score(PROMPTS[:1], COMPLETIONS[:1])
@@ -114,6 +121,7 @@ def test_config_changes_miss_in_the_reward_model(make_rm, tmp_path):
     assert not make_rm(cache=path).score(PROMPTS[:1], ["four"])[0].cached
 
 
+@pytest.mark.unit
 def test_memory_lru_evicts_oldest():
     cache = JudgeCache(None, memory_size=2)
     for k in "abc":
@@ -121,6 +129,7 @@ def test_memory_lru_evicts_oldest():
     assert cache.get("a") is None and cache.get("c") == {"v": "c"} and len(cache) == 2
 
 
+@pytest.mark.process
 def test_cache_cli_stats_and_clear(tmp_path):
     path = tmp_path / "cli.sqlite"
     cache = JudgeCache(path)
@@ -137,6 +146,7 @@ def test_cache_cli_stats_and_clear(tmp_path):
     assert missing.returncode != 0 and "does not exist" in missing.stderr
 
 
+@pytest.mark.unit
 def test_bad_cache_options(tmp_path):
     with pytest.raises(ValueError, match=r"cache=.* is a directory"):
         JudgeCache(tmp_path)

@@ -9,7 +9,6 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.slow
 
 # One process judges the same rollouts in each mode with a cache file and prints its results as JSON.
 # The default judge with its own preset (direct mode), the same in expected mode, and generate mode
@@ -46,6 +45,7 @@ def run_process(cache: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.process
 def test_a_second_process_gets_every_result_from_the_cache_in_every_mode(tmp_path):
     cache = str(tmp_path / "rewards.sqlite")
     first = run_process(cache)
@@ -63,6 +63,7 @@ def test_a_second_process_gets_every_result_from_the_cache_in_every_mode(tmp_pat
             assert all(r["distribution"] and r["extra"]["answer_mass"] > 0 for r in b["results"])
 
 
+@pytest.mark.model
 def test_modes_do_not_share_cache_entries(make_rm, tmp_path):
     """The key includes the mode: the same input judged in another mode is a miss, not another mode's verdict."""
     from tests.test_modes import CERTAIN

@@ -14,6 +14,8 @@ import pytest
 
 from reward_judge.cache import JudgeCache
 
+pytestmark = pytest.mark.process
+
 WRITER = textwrap.dedent("""
     import sys
     from reward_judge.cache import JudgeCache

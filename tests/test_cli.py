@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,6 +17,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+@pytest.mark.process
 def test_score_example_file(tmp_path):
     out = tmp_path / "scored.jsonl"
     proc = run_cli("score", "--judge", "default", "--input", "examples/rollouts.jsonl", "--output", str(out),
@@ -31,6 +34,7 @@ def test_score_example_file(tmp_path):
     assert f"judged {len(inputs)} rollouts with prometheus-v2" in proc.stderr
 
 
+@pytest.mark.process
 def test_score_reports_bad_input_lines(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "Q"}\n')
@@ -40,6 +44,7 @@ def test_score_reports_bad_input_lines(tmp_path):
     assert proc.returncode != 0 and "does not exist" in proc.stderr
 
 
+@pytest.mark.process
 def test_protocols_listing():
     proc = run_cli("protocols")
     assert proc.returncode == 0, proc.stderr
@@ -48,6 +53,7 @@ def test_protocols_listing():
         assert name in proc.stdout
 
 
+@pytest.mark.unit
 def test_every_judge_option_of_the_config_is_on_the_command_line():
     """The judge flags are generated from JudgeConfig, GroupOptions and the backends' option classes: none is
     missing, a backend's flags carry its name, and the options only Python or a trainer can fill have none."""
@@ -77,6 +83,7 @@ def test_every_judge_option_of_the_config_is_on_the_command_line():
     assert "(default: 8)" in batch.help
 
 
+@pytest.mark.process
 def test_command_line_values_become_config_options():
     from reward_judge.integrations.cli import make_parser
     from reward_judge.integrations.cli.judge_options import judge_option_values

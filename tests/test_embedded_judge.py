@@ -10,6 +10,8 @@ import torch
 from reward_judge import GenerativeRewardModel, JudgeConfig, JudgeFailure, JudgeResult
 from tests.conftest import GRADE_PROTOCOL
 
+pytestmark = pytest.mark.model
+
 PROMPTS = ["What is 2+2?", "What is 2+2?", "Name the capital of France.", "Name the capital of France."]
 COMPLETIONS = ["2+2 equals 4.", "2+2 equals 5.", "The capital of France is Paris.", "I think it is Lyon."]
 

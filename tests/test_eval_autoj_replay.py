@@ -9,6 +9,8 @@ import pytest
 
 from reward_judge.eval import evaluate
 
+pytestmark = pytest.mark.unit
+
 AUTOJ = Path(__file__).parent / "data" / "eval" / "autoj"
 DATA = AUTOJ / "testdata_pairwise.jsonl"
 PRED = AUTOJ / "pairwise_example_output.jsonl"

@@ -10,6 +10,8 @@ import pytest
 
 from reward_judge.eval import EvalDataError, evaluate
 
+pytestmark = pytest.mark.unit
+
 DATA = Path(__file__).parent / "data" / "eval"
 AUTOJ = DATA / "autoj" / "testdata_pairwise.jsonl"
 PRED = DATA / "autoj" / "pairwise_example_output.jsonl"

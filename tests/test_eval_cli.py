@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 AUTOJ = ROOT / "tests" / "data" / "eval" / "autoj"
 
@@ -49,7 +51,6 @@ def test_bad_data_exits_with_file_line_and_field(tmp_path):
         in proc.stderr
 
 
-@pytest.mark.slow
 def test_live_pairwise_run_with_the_embedded_judge_then_replay(tmp_path):
     # the embedded judge's preset has a pairwise protocol (prometheus-v2-relative): eval uses it, in the preset's mode
     proc = run_cli("autoj-pairwise", "--data", AUTOJ / "short_pairs.jsonl", "--judge", "default", "--limit", "8",

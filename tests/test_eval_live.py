@@ -13,10 +13,11 @@ import pytest
 from reward_judge.eval import evaluate
 from tests.conftest import GRADE_PROTOCOL
 
+pytestmark = pytest.mark.model
+
 DATA = Path(__file__).parent / "data" / "eval"
 MT_BENCH = DATA / "prometheus" / "mt_bench_eval_excerpt.json"
 
-pytestmark = pytest.mark.slow
 
 
 def lines(path: Path) -> list[dict]:

@@ -14,6 +14,8 @@ from reward_judge.eval import evaluate, spread_selection
 from reward_judge.eval.datasets import read_hhh_alignment, read_prometheus_absolute
 from reward_judge.eval.metrics import calibration_bins, keval_scores, preference_outcome
 
+pytestmark = pytest.mark.unit
+
 PROMETHEUS = Path(__file__).parent / "data" / "eval" / "prometheus"
 MT_BENCH = PROMETHEUS / "mt_bench_eval_excerpt.json"
 VICUNA = PROMETHEUS / "vicuna_eval_excerpt.json"

@@ -12,12 +12,12 @@ import pytest
 
 from reward_judge import GenerativeRewardModel, get_protocol
 from reward_judge.backends import GENERATE_ANSWER_LOGPROBS, OpenAIBackend
+from reward_judge.backends.openai.options import OpenAIOptions
 from reward_judge.backends.base import AnswerSlot, JudgeBackend
 from tests._faults import OutOfMemoryAbove
 from reward_judge.scoring.answers import AnswerSpace, answer_context, normalise
 from tests.test_modes import GradeProtocol  # a custom protocol whose answer slot is "Grade: "
 
-pytestmark = pytest.mark.slow
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", "What is 2+2?", "Name a primary colour.", "Name a primary colour."]
 COMPLETIONS = ["4", "Four, obviously.", "It is 5. My final verdict. Grade: 5", "Blue.", "I like turtles."]
@@ -62,6 +62,7 @@ def two_pass(rm: GenerativeRewardModel, prompts, completions):
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.model
 def test_one_pass_scores_equal_the_second_prefill(default_judge, case):
     rm = on_config(default_judge, mode="expected", max_attempts=1, **CASES[case])
     backend = rm.backend
@@ -89,6 +90,7 @@ def test_one_pass_scores_equal_the_second_prefill(default_judge, case):
         assert tokens > 2 * len(PROMPTS)  # the re-tokenised context parts from the cache inside the prompt
 
 
+@pytest.mark.model
 def test_one_pass_logprobs_equal_the_composed_default(default_judge):
     """The backend's one-pass method and the base class's two-call composition return the same reads."""
     rm = on_config(default_judge, mode="expected", **CASES["mtbench-single"])
@@ -105,11 +107,13 @@ def test_one_pass_logprobs_equal_the_composed_default(default_judge):
         assert all(math.isfinite(v) for v in a.logprobs)
 
 
+@pytest.mark.unit
 def test_backends_without_the_capability_compose_two_calls():
-    assert GENERATE_ANSWER_LOGPROBS not in OpenAIBackend.declared_capabilities(None)
+    assert GENERATE_ANSWER_LOGPROBS not in OpenAIOptions().capabilities()
     assert OpenAIBackend.generate_answer_logprobs is JudgeBackend.generate_answer_logprobs
 
 
+@pytest.mark.model
 def test_one_pass_splits_on_out_of_memory_like_generate(default_judge):
     rm = on_config(default_judge, mode="expected", max_attempts=1, **CASES["marker-written"])
     backend = OutOfMemoryAbove(rm.backend, max_batch=2, batch_size=8)
@@ -121,6 +125,7 @@ def test_one_pass_splits_on_out_of_memory_like_generate(default_judge):
         assert a.score == pytest.approx(b.score, abs=1e-4)
 
 
+@pytest.mark.model
 def test_batched_encoding_equals_one_by_one(default_judge):
     """`encode_all` (one tokenizer call for many inputs) gives each input exactly `encode`'s ids."""
     from reward_judge.judge_input import JudgeInput, encode, encode_all

@@ -13,6 +13,8 @@ from reward_judge.truncation import MARKER
 
 from tests.conftest import DIGIT
 
+pytestmark = pytest.mark.model
+
 PROMPTS = ["What is 2+2?", "Name a colour.", "Say hi.", "What is 3+3?"]
 COMPLETIONS = ["4", "Blue.", "Hi!", "6"]
 NEVER = CustomProtocol(custom_name="never", template=DIGIT.template, answer_pattern=r"(ZZZ\d)", range=(1, 9))

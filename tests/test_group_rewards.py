@@ -21,6 +21,8 @@ from reward_judge.verdicts import Judgment, Outcome
 from tests._faults import FailingBackend
 from tests.group_protocols import SHORT_PAIR
 
+pytestmark = pytest.mark.model
+
 MATH = "What is 2+2?"
 COLOUR = "Name a colour."
 

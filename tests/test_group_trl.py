@@ -20,6 +20,8 @@ from reward_judge.integrations.trl import AsyncJudgeReward
 from tests.group_protocols import SHORT_PAIR
 from tests.test_trl_trainers import common_args, tiny_policy
 
+pytestmark = pytest.mark.training
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["What is 2+2?", "Name a primary color.", "Say hello."]
 

@@ -15,6 +15,8 @@ from reward_judge.groups.grouping import Row, form_groups
 from reward_judge.groups.pairing import ring_order
 from reward_judge.protocols.listwise import ListwiseProtocol
 
+pytestmark = pytest.mark.unit
+
 
 def degrees(pairs, n):
     count = Counter(i for pair in pairs for i in pair)

@@ -7,6 +7,8 @@ import pytest
 from reward_judge.backends.http_pool import RetryPolicy, normalize_urls
 from reward_judge.integrations.batcher import MicroBatcher
 
+pytestmark = pytest.mark.unit
+
 
 def test_backoff_grows_is_capped_and_honours_retry_after():
     policy = RetryPolicy(backoff_base=0.5, backoff_max=4.0)

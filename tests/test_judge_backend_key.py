@@ -19,7 +19,8 @@ from tests._servers import ECHO_COMPLETION, ServerProcess, echo_prompt, free_por
 from reward_judge.embedded import gguf_path
 from reward_judge.integrations.remote import RemoteRewardModel
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
+
 
 if importlib.util.find_spec("llama_cpp") is None:
     pytest.skip("llama-cpp-python[server] is not installed (.ci/run installs it)", allow_module_level=True)

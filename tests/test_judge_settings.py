@@ -12,6 +12,7 @@ import pytest
 from reward_judge.integrations.judge_settings import JudgeSettings, current_settings
 
 
+@pytest.mark.unit
 def test_file_then_environment(tmp_path):
     path = tmp_path / "judge.yaml"
     path.write_text("judge: default\nrubric: helpfulness\noptions: {max_new_tokens: 8}\nfallback_reward: -1\n"
@@ -26,6 +27,7 @@ def test_file_then_environment(tmp_path):
     assert env.rubric == "harmlessness" and env.options == {"max_new_tokens": 8}
 
 
+@pytest.mark.unit
 def test_bad_settings_name_the_file_the_variable_and_the_value(tmp_path):
     path = tmp_path / "judge.json"
     path.write_text(json.dumps({"judge": "default", "max_batch": 4}))
@@ -46,6 +48,7 @@ def test_bad_settings_name_the_file_the_variable_and_the_value(tmp_path):
         JudgeSettings.load(environ={"REWARD_JUDGE_POLICY_TEMPLATE": "qwen"})
 
 
+@pytest.mark.unit
 def test_current_settings_follow_the_environment(monkeypatch):
     monkeypatch.setenv("REWARD_JUDGE_FALLBACK_REWARD", "0.25")
     assert current_settings().fallback_reward == 0.25
@@ -53,6 +56,7 @@ def test_current_settings_follow_the_environment(monkeypatch):
     assert current_settings().fallback_reward == 0.5
 
 
+@pytest.mark.process
 def test_reward_file_command_prints_the_installed_files():
     import reward_judge.integrations.openrlhf as openrlhf
     import reward_judge.integrations.verl as verl

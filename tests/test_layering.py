@@ -11,6 +11,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "reward_judge"
 
@@ -139,7 +143,7 @@ def test_verdict_types_sit_below_their_users():
 def test_backends_get_a_narrow_context():
     """Backends import neither the configuration nor the presets, nor any stage above them."""
     graph = unit_graph()
-    assert graph["backends"] <= {"judge_input", "special_tokens", "options", "verdicts", "textsafe"}, graph["backends"]
+    assert graph["backends"] <= {"judge_input", "special_tokens", "options", "verdicts", "textsafe", "extras"}, graph["backends"]
 
 
 def test_groups_own_their_options():

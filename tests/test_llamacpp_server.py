@@ -19,7 +19,8 @@ from reward_judge.embedded import gguf_path
 
 from tests._servers import ServerProcess, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
+
 
 if importlib.util.find_spec("llama_cpp") is None:  # CI installs llama-cpp-python[server]: there it must run
     if os.environ.get("CI"):

@@ -14,7 +14,6 @@ from reward_judge.judge_input import JudgeInput
 from reward_judge.scoring.answers import AnswerSpace, answer_context, answer_suffix
 from reward_judge.protocols.custom import CustomProtocol
 
-pytestmark = pytest.mark.slow
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", "What is 2+2?", "Name a primary colour.", "Name a primary colour."]
 COMPLETIONS = ["4", "Four, obviously.", "It is 5.", "Blue.", "I like turtles."]
@@ -51,6 +50,7 @@ def scores(results) -> list[float]:
     return [r.score for r in results]
 
 
+@pytest.mark.model
 def test_direct_returns_a_distribution_over_valid_answers(judge):
     results = judge.score(PROMPTS, COMPLETIONS)
     for r in results:
@@ -65,6 +65,7 @@ def test_direct_returns_a_distribution_over_valid_answers(judge):
     assert len({round(r.score, 6) for r in results}) == len(results)
 
 
+@pytest.mark.model
 def test_multi_token_answers_are_teacher_forced_exactly(judge):
     """mtbench-single scores 1..10: P("10]]") is the product of its tokens' probabilities."""
     import torch
@@ -94,6 +95,7 @@ def test_multi_token_answers_are_teacher_forced_exactly(judge):
         assert got == pytest.approx(want, abs=1e-4)
 
 
+@pytest.mark.model
 def test_direct_argmax_is_the_greedy_answer(judge):
     """The most probable answer is the one the judge writes greedily at the same slot."""
     protocol = get_protocol("prometheus-v2")
@@ -108,6 +110,7 @@ def test_direct_argmax_is_the_greedy_answer(judge):
     assert checked >= 3, f"greedy answers {greedy} were mostly not valid scores"
 
 
+@pytest.mark.model
 def test_expected_equals_parsed_score_when_the_judge_is_certain(judge):
     gen = with_config(judge, protocol=CERTAIN, rubric=None, chat_format="raw", mode="generate", max_new_tokens=6)
     exp = with_config(judge, protocol=CERTAIN, rubric=None, chat_format="raw", mode="expected", max_new_tokens=6)
@@ -128,6 +131,7 @@ def test_expected_equals_parsed_score_when_the_judge_is_certain(judge):
 
 
 @pytest.mark.parametrize("mode", ["direct", "expected"])
+@pytest.mark.model
 def test_batched_equals_one_by_one(judge, mode):
     rm = with_config(judge, mode=mode)
     batched = rm.score(PROMPTS, COMPLETIONS)
@@ -139,6 +143,7 @@ def test_batched_equals_one_by_one(judge, mode):
             assert b.distribution[k] == pytest.approx(s.distribution[k], abs=1e-4)
 
 
+@pytest.mark.model
 def test_generate_mode_batched_equals_one_by_one(judge):
     rm = with_config(judge, mode="generate", max_attempts=1)
     inputs = [rm.request(p, c).input for p, c in zip(PROMPTS, COMPLETIONS)]
@@ -150,6 +155,7 @@ def test_generate_mode_batched_equals_one_by_one(judge):
     assert [r.raw for r in results] == batched
 
 
+@pytest.mark.model
 def test_pairwise_direct_gives_winner_distribution(judge):
     rm = with_config(judge, protocol="prometheus-v2-relative", rubric="helpfulness")
     results = rm.score(PROMPTS[:2], COMPLETIONS[:2], completions_b=COMPLETIONS[2:4])
@@ -161,6 +167,7 @@ def test_pairwise_direct_gives_winner_distribution(judge):
         assert r.winner == max(r.distribution, key=r.distribution.get)
 
 
+@pytest.mark.unit
 def test_answer_context_cuts_at_the_judges_marker_or_appends_it():
     p = get_protocol("prometheus-v2")
     context, kept, written = answer_context(JudgeInput("IN"), "Fine. [RESULT] 5 and more", p)
@@ -175,6 +182,7 @@ def test_answer_context_cuts_at_the_judges_marker_or_appends_it():
     assert answer_suffix(m) == "]]"
 
 
+@pytest.mark.model
 def test_bad_mode_and_unusable_protocols_fail_clearly(judge):
     with pytest.raises(ValueError, match="mode='fast'"):
         JudgeConfig(mode="fast")

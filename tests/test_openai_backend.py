@@ -1,4 +1,8 @@
-"""`backend="openai"` against a real `transformers serve` process serving the embedded judge."""
+"""`backend="openai"` against a real `transformers serve` process serving the exported embedded judge.
+
+The server serves the folder `reward-judge export default` wrote (the session's `exported_judge`), so these
+tests also show that a serving engine loads an exported judge as it is.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,15 @@ import pytest
 from tests._servers import ECHO_COMPLETION, ServerProcess, echo_prompt, free_port
 from reward_judge import CustomProtocol, GenerativeRewardModel
 from reward_judge.backends.openai import LogprobsUnsupported, OpenAIBackend
-from reward_judge.embedded import embedded_judge_path
 
-pytestmark = pytest.mark.slow
 
 ECHO = CustomProtocol(custom_name="echo", template="{instruction}{response}", answer_pattern=r"(\d+)", range=(0, 999))
 GREEDY = dict(max_new_tokens=8, max_attempts=1, mode="generate")
 
 
 @pytest.fixture(scope="module")
-def judge_path() -> str:
-    return str(embedded_judge_path()[0])
+def judge_path(exported_judge) -> str:
+    return str(exported_judge)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +35,27 @@ def transformers_serve(tmp_path_factory, judge_path):
     proc.stop()
 
 
+@pytest.mark.process
+def test_transformers_serve_starts_on_the_exported_judge(transformers_serve, judge_path):
+    """The exported folder is what `transformers serve` loads: its own log names it, and it answers."""
+    import httpx
+
+    answer = httpx.post(transformers_serve.url + "/v1/completions", timeout=120,
+                        json={"model": judge_path, "prompt": "Hi", "max_tokens": 2, "temperature": 0}).json()
+    assert answer["choices"][0]["text"] is not None
+    log = transformers_serve.log.read_text()
+    assert "Uvicorn running on http://127.0.0.1" in log or "Application startup complete" in log, log[-2000:]
+
+
 @pytest.fixture(scope="module")
 def local_judge():
     return GenerativeRewardModel.from_pretrained("default", batch_size=1, **GREEDY)
 
 
-def test_rendered_text_matches_in_process_judge_under_greedy(transformers_serve, local_judge):
-    remote = GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url, **GREEDY)
+@pytest.mark.process
+def test_rendered_text_matches_in_process_judge_under_greedy(transformers_serve, local_judge, judge_path):
+    remote = GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url,
+                                                   model=judge_path, **GREEDY)
     assert isinstance(remote.backend, OpenAIBackend)
     prompts = ["What is 2+2?", "Name a primary colour.", "Translate 'cat' into French."]
     completions = ["4", "Blue.", "chat"]
@@ -53,24 +69,29 @@ def test_rendered_text_matches_in_process_judge_under_greedy(transformers_serve,
     assert [r.ok for r in over_http] == [r.ok for r in in_process]
 
 
-def test_parsed_scores_and_chat_endpoint(transformers_serve, local_judge):
+@pytest.mark.process
+def test_parsed_scores_and_chat_endpoint(transformers_serve, local_judge, judge_path):
     remote = GenerativeRewardModel.from_pretrained("default", protocol=ECHO, chat_format="raw", normalize="none",
-                                                   backend="openai", base_url=transformers_serve.url, **GREEDY)
+                                                   backend="openai", base_url=transformers_serve.url, model=judge_path,
+                                                   **GREEDY)
     assert remote([echo_prompt(n) for n in (314, 271)], [ECHO_COMPLETION] * 2) == [314.0, 271.0]
     # Chat messages to /v1/chat/completions: the server applies the same chat template as the local judge.
     chat = GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url,
-                                                 endpoint="chat", **GREEDY)
+                                                 model=judge_path, endpoint="chat", **GREEDY)
     assert [r.raw for r in chat.score(["What is 2+2?"], ["4"])] == [r.raw for r in local_judge.score(["What is 2+2?"], ["4"])]
 
 
-def test_dead_url_fails_over_and_opens_its_circuit(transformers_serve):
+@pytest.mark.process
+def test_dead_url_fails_over_and_opens_its_circuit(transformers_serve, judge_path):
     dead = f"http://127.0.0.1:{free_port()}"
     remote = GenerativeRewardModel.from_pretrained("default", protocol=ECHO, chat_format="raw", normalize="none",
-                                                   backend="openai", base_url=[dead, transformers_serve.url], **GREEDY)
+                                                   backend="openai", base_url=[dead, transformers_serve.url],
+                                                   model=judge_path, **GREEDY)
     assert remote([echo_prompt(n) for n in (101, 202, 303, 404)], [ECHO_COMPLETION] * 4) == [101.0, 202.0, 303.0, 404.0]
     assert remote.backend.pool.failovers > 0 and remote.stats.backend_errors == 0
 
 
+@pytest.mark.process
 def test_circuit_breaker_skips_a_dead_url(transformers_serve, judge_path):
     import asyncio
 
@@ -92,7 +113,8 @@ def test_circuit_breaker_skips_a_dead_url(transformers_serve, judge_path):
     assert pool.failovers == failovers  # an open circuit is not tried first any more
 
 
-def test_no_server_is_a_counted_backend_failure(judge_path):
+@pytest.mark.model
+def test_no_server_is_a_counted_backend_failure():
     dead = f"http://127.0.0.1:{free_port()}"
     remote = GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=dead, max_retries=1,
                                                    request_timeout=2, fallback=0.0, **GREEDY)
@@ -101,16 +123,19 @@ def test_no_server_is_a_counted_backend_failure(judge_path):
     assert remote.stats.backend_errors == 1 and remote.stats.fallbacks == 1
 
 
-def test_mode_the_server_cannot_serve_is_refused_at_construction(transformers_serve):
+@pytest.mark.process
+def test_mode_the_server_cannot_serve_is_refused_at_construction(transformers_serve, judge_path):
     # `transformers serve` rejects logprobs: the preset's distribution mode is refused, naming backend and mode
     with pytest.raises(LogprobsUnsupported, match=r"backend 'openai' cannot serve mode='direct'.*logprobs"):
-        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url)
+        GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url,
+                                              model=judge_path)
     # the chat endpoint has no answer slot: refused before any request is sent
     with pytest.raises(ValueError, match=r"backend 'openai' cannot serve mode='expected'"):
         GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=transformers_serve.url,
-                                              endpoint="chat", mode="expected")
+                                              model=judge_path, endpoint="chat", mode="expected")
 
 
+@pytest.mark.unit
 def test_mode_the_backend_cannot_serve_is_refused_before_loading():
     # the chat endpoint declares no answer log-probabilities: refused without a server or weights
     with pytest.raises(ValueError, match=r"backend 'openai' cannot serve mode='direct': it cannot read answer "
@@ -119,9 +144,10 @@ def test_mode_the_backend_cannot_serve_is_refused_before_loading():
                                               endpoint="chat")
 
 
+@pytest.mark.model
 def test_bad_backend_options_name_the_value():
-    with pytest.raises(ValueError, match="backend='vllm'"):
-        GenerativeRewardModel.from_pretrained("default", backend="vllm")
+    with pytest.raises(ValueError, match="backend='nonesuch' is not one of"):
+        GenerativeRewardModel.from_pretrained("default", backend="nonesuch")
     with pytest.raises(ValueError, match="base_url"):
         GenerativeRewardModel.from_pretrained("default", backend="openai")
     with pytest.raises(ValueError, match="http://"):

@@ -25,9 +25,10 @@ import pytest
 from tests._policy_tokenizers import END_OF_TURN, policy_tokenizer
 from tests._servers import start_reward_server
 
+pytestmark = pytest.mark.training
+
 agent = pytest.importorskip("openrlhf.utils.agent", reason="pip install --no-deps openrlhf==0.11.2 pylatexenc aiohttp")
 
-pytestmark = pytest.mark.slow
 
 API_KEY = "openrlhf-test-key-5b2e"
 JUDGE_PROTOCOL = {"custom_name": "grade-ref", "range": [1, 9], "answer_pattern": r"(\d)",

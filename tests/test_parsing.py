@@ -6,6 +6,8 @@ import pytest
 
 from reward_judge import get_protocol
 
+pytestmark = pytest.mark.unit
+
 # Seed 000 (nayohan Korean Prometheus): the card's two example outputs; the card prints 1 for both.
 SEED_000_WITH_REF = (
     "이 대응은 갈등 해결에 대한 이해가 부족함을 보여준다. 동전을 던지거나 경쟁을 제안하는 것과 같이 제공된 제안은 문제의 "

@@ -26,6 +26,7 @@ def judge_in_child(payload: bytes, queue) -> None:
     queue.put((loaded_before, rewards, raws))
 
 
+@pytest.mark.process
 def test_pickle_carries_no_weights_and_reloads_lazily():
     judge = GenerativeRewardModel.from_pretrained("default", protocol=GRADE_PROTOCOL, chat_format="raw",
                                                   max_new_tokens=4, lazy=True)
@@ -36,6 +37,7 @@ def test_pickle_carries_no_weights_and_reloads_lazily():
     assert len(pickle.dumps(judge)) < 50_000
 
 
+@pytest.mark.process
 def test_spawned_process_scores_like_the_parent():
     judge = GenerativeRewardModel.from_pretrained("default", protocol=GRADE_PROTOCOL, chat_format="raw", max_new_tokens=4)
     expected = judge.score(PROMPTS, COMPLETIONS)
@@ -51,6 +53,7 @@ def test_spawned_process_scores_like_the_parent():
     assert rewards == [r.reward for r in expected]
 
 
+@pytest.mark.model
 def test_in_memory_models_refuse_to_pickle(default_judge):
     judge = GenerativeRewardModel.from_pretrained(default_judge.backend.model, tokenizer=default_judge.backend.tokenizer,
                                                   protocol=GRADE_PROTOCOL, chat_format="raw")

@@ -15,6 +15,8 @@ from reward_judge.integrations.policy_prompts import (
     COMMON_END_TOKENS, PolicyPromptReader, detect_family, strip_trailing_markup,
 )
 
+pytestmark = pytest.mark.model
+
 CONVERSATION = [
     {"role": "system", "content": "Answer in one word."},
     {"role": "user", "content": "Capital of France?"},

@@ -16,6 +16,8 @@ from reward_judge.embedded import embedded_judge_path
 from reward_judge.integrations.ppo import JudgeRewardModule
 from tests.conftest import GRADE_PROTOCOL
 
+pytestmark = pytest.mark.model
+
 PROMPTS = [[{"role": "user", "content": "What is 2+2?"}], [{"role": "user", "content": "Name the capital of France."}],
            [{"role": "user", "content": "Say hello."}]]
 RESPONSES = ["The answer is 4.", "Paris.", "Hello there, nice to meet you!"]

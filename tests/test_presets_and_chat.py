@@ -34,6 +34,7 @@ def with_template(tokenizer, name: str):
 
 
 @pytest.mark.parametrize("judge_id", SEED_IDS)
+@pytest.mark.unit
 def test_every_seed_judge_has_a_preset_that_configures(judge_id):
     preset = get_preset(judge_id)
     config = JudgeConfig.build(**preset.options)
@@ -44,6 +45,7 @@ def test_every_seed_judge_has_a_preset_that_configures(judge_id):
     assert judge_id in list_presets()
 
 
+@pytest.mark.unit
 def test_preset_details_follow_the_cards():
     p1 = get_preset("kaist-ai/prometheus-13b-v1.0").options
     assert (p1["protocol"], p1["chat_format"], p1["do_sample"], p1["temperature"], p1["top_p"], p1["max_new_tokens"],
@@ -92,6 +94,7 @@ def card_000_user(with_reference: bool) -> str:
 
 
 @pytest.mark.parametrize("with_reference", [True, False])
+@pytest.mark.model
 def test_seed_000_llama3_template(tokenizer, with_reference):
     from reward_judge import Rubric
 
@@ -109,6 +112,7 @@ def test_seed_000_llama3_template(tokenizer, with_reference):
     assert ours.endswith("###Feedback:<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
 
 
+@pytest.mark.model
 def test_seed_001_whole_prompt_as_one_user_turn(tokenizer):
     from reward_judge import get_rubric
 
@@ -125,6 +129,7 @@ def test_seed_001_whole_prompt_as_one_user_turn(tokenizer):
                                               add_generation_prompt=True)
 
 
+@pytest.mark.model
 def test_seed_002_keval_empty_system_with_gemma_and_llama_templates(tokenizer):
     preset = get_preset("davidkim205/keval-2-3b").options
     protocol = get_protocol(preset["protocol"], **preset["protocol_options"])
@@ -141,6 +146,7 @@ def test_seed_002_keval_empty_system_with_gemma_and_llama_templates(tokenizer):
         assert ChatFormatter("template").format(messages, tok) == card
 
 
+@pytest.mark.unit
 def test_seed_003_llama2_and_prometheus2_mistral_wrappers():
     rubric = "helpfulness"
     p1 = get_protocol("prometheus-v1").render("Q?", "A.", rubric=rubric)
@@ -153,6 +159,7 @@ def test_seed_003_llama2_and_prometheus2_mistral_wrappers():
     assert ChatFormatter("llama2").add_special_tokens and not ChatFormatter("template").add_special_tokens
 
 
+@pytest.mark.unit
 def test_template_format_needs_a_template():
     class NoTemplate:
         chat_template = None
@@ -163,6 +170,7 @@ def test_template_format_needs_a_template():
         ChatFormatter("chatml")
 
 
+@pytest.mark.unit
 def test_resolve_config_overrides_presets():
     from reward_judge.presets import resolve_config
 
@@ -183,6 +191,7 @@ def test_resolve_config_overrides_presets():
     assert preset is None and config.rubric == "helpfulness"
 
 
+@pytest.mark.unit
 def test_missing_embedded_judge_names_the_install_command(monkeypatch):
     import importlib.util
 

@@ -13,6 +13,8 @@ import pytest
 
 from reward_judge import Rubric, get_protocol, get_rubric, list_protocols
 
+pytestmark = pytest.mark.unit
+
 SHEET = (Path(__file__).parent / "data" / "PROTOCOLS.md").read_text(encoding="utf-8")
 
 INSTRUCTION = "Explain why the sky is blue in two sentences. {keep braces} 한국어 中文 🙂"

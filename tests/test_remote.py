@@ -11,9 +11,9 @@ import pytest
 from tests._servers import ECHO_COMPLETION, echo_prompt, free_port, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
-pytestmark = pytest.mark.slow
 
 
+@pytest.mark.process
 def test_failover_to_second_server_then_declared_fallback_without_hanging(tmp_path):
     first = start_reward_server(tmp_path, name="first")
     second = start_reward_server(tmp_path, name="second")
@@ -39,6 +39,7 @@ def test_failover_to_second_server_then_declared_fallback_without_hanging(tmp_pa
         second.stop()
 
 
+@pytest.mark.process
 def test_pickled_and_async_clients_share_one_server(tmp_path):
     with start_reward_server(tmp_path) as server:
         reward = RemoteRewardModel(server.url, timeout=120, name="shared_judge")
@@ -54,6 +55,7 @@ def test_pickled_and_async_clients_share_one_server(tmp_path):
         assert asyncio.run(many()) == [[123.0], [456.0], [789.0]]
 
 
+@pytest.mark.unit
 def test_client_arguments_are_checked():
     with pytest.raises(ValueError, match="url"):
         RemoteRewardModel("localhost:8000")
@@ -65,6 +67,7 @@ def test_client_arguments_are_checked():
         RemoteRewardModel(f"http://127.0.0.1:{free_port()}")(["a"], ["b", "c"])
 
 
+@pytest.mark.training
 def test_grpo_trainer_rewards_come_from_the_shared_server(tmp_path):
     """A real TRL GRPOTrainer with a sync and an async RemoteRewardModel: every rollout reaches the server."""
     import httpx

@@ -9,6 +9,8 @@ import pytest
 from reward_judge import Rubric, get_protocol, get_rubric, list_rubrics, normalize_score, normalize_winner
 from reward_judge.rubric import resolve_rubric
 
+pytestmark = pytest.mark.unit
+
 
 def test_builtin_rubrics():
     names = list_rubrics()

@@ -15,7 +15,8 @@ import pytest
 from tests._servers import ECHO_COMPLETION, concurrently, echo_prompt, metric, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
+
 
 KEY = "test-server-key-81c3"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -14,7 +14,8 @@ import pytest
 from tests._servers import ECHO_COMPLETION, concurrently, echo_prompt, metric, start_reward_server
 from reward_judge.integrations.remote import RemoteRewardModel
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
+
 
 KEY = "s3cret-key-4f1d9a"
 AUTH = {"Authorization": f"Bearer {KEY}"}

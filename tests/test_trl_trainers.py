@@ -14,6 +14,8 @@ from reward_judge.embedded import embedded_judge_path
 from reward_judge.integrations.trl import AsyncJudgeReward
 from tests.conftest import GRADE_PROTOCOL
 
+pytestmark = pytest.mark.training
+
 PROMPTS = ["What is 2+2?", "Name a primary color.", "Say hello.", "What is the capital of France?"]
 
 

@@ -17,6 +17,7 @@ SAMPLES = {
 }
 
 
+@pytest.mark.model
 def test_every_kind_of_text_is_judged_and_cached(make_rm, tmp_path):
     path = tmp_path / "unicode.sqlite"
     rm = make_rm(cache=str(path), max_attempts=1)
@@ -39,6 +40,7 @@ def test_every_kind_of_text_is_judged_and_cached(make_rm, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
+@pytest.mark.unit
 def test_cache_round_trips_any_text(tmp_path, name):
     text = SAMPLES[name]
     cache = JudgeCache(tmp_path / "c.sqlite", memory_size=0)
@@ -49,6 +51,7 @@ def test_cache_round_trips_any_text(tmp_path, name):
 
 @pytest.mark.parametrize("protocol", list_protocols())
 @pytest.mark.parametrize("name", list(SAMPLES))
+@pytest.mark.unit
 def test_parsing_keeps_unicode_feedback(protocol, name):
     # the listwise parser reads against the ids shown in the call
     p = get_protocol(protocol, **({"ids": ("1",)} if protocol == "listwise" else {}))

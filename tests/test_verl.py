@@ -26,10 +26,11 @@ import pytest
 from tests._policy_tokenizers import policy_tokenizer
 from tests._servers import start_reward_server
 
+pytestmark = pytest.mark.training
+
 verl = pytest.importorskip("verl", reason="pip install --no-deps verl==0.9.1 plus its reward-manager imports")
 np = pytest.importorskip("numpy")
 
-pytestmark = pytest.mark.slow
 
 KEY = "verl-test-key-77aa"
 PROTOCOL = {"custom_name": "grade-ref", "range": [1, 9], "answer_pattern": r"(\d)",

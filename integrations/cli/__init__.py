@@ -24,6 +24,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.register(sub)
+    for command in sub.choices.values():  # every --help shows the defaults (judge flags carry theirs in the text)
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     return parser
 
 

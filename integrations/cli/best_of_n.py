@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .files import check_input
 from .judge_options import add_judge_options, build_reward_model
 
 
@@ -21,13 +22,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _check_row(row: dict, where: str) -> None:
+    from reward_judge.rollout_text import completion_text, prompt_text
+
+    prompt_text(row["prompt"], "prompt")
+    candidates = row["candidates"]
+    if not isinstance(candidates, list) or not candidates:
+        raise ValueError(f"'candidates' must be a non-empty list of completions, got {candidates!r:.80}")
+    for k, candidate in enumerate(candidates):
+        completion_text(candidate, f"candidates[{k}]")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..best_of_n import best_of_n_file
 
     source = Path(args.input)
-    if not source.is_file():
-        raise SystemExit(f"--input {str(source)!r} does not exist")
-    judge = build_reward_model(args)
+    judge = build_reward_model(args, lazy=True)  # options are checked now, the weights load after the input is
+    check_input(source, ["prompt", "candidates"], _check_row)
     try:
         counts = best_of_n_file(source, Path(args.output), judge, args.n_best, args.chunk_size, not args.quiet)
     except ValueError as exc:

@@ -14,11 +14,11 @@ from typing import Any
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export", help="write a judge as a plain Hugging Face folder (weights, tokenizer, chat template) that vLLM, "
-                       "SGLang, TGI or `transformers serve` load", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       "SGLang, TGI or `transformers serve` load")
     parser.add_argument("judge", help="'default' (the embedded judge), a hub id or a local folder")
     parser.add_argument("folder", help="where to write it (a new or empty folder)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
-                        help="convert the weights (default: keep them as they are)")
+                        help="convert the weights (none: keep them as they are)")
     parser.add_argument("--revision", default=None, help="hub revision of the judge")
     parser.add_argument("--trust-remote-code", action="store_true", help="passed to transformers")
     parser.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")

@@ -1,13 +1,10 @@
-"""Input and output files of the commands: a whole input file is checked before any judge loads, and an output
-file appears only when a run finishes (written beside it, then moved into place), so a failed run leaves none."""
+"""Input files of the commands: a whole input file is checked before any judge loads, so a bad line is named at
+once (outputs are written through `reward_judge.jsonl.atomic_output`: a failed run leaves none)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from reward_judge.jsonl import JsonlError, read_jsonl
 
@@ -38,17 +35,3 @@ def check_input(path: Path, required: Sequence[str], check: Optional[RowCheck] =
         raise SystemExit(f"{flag} {str(path)!r} holds no rows")
     return rows
 
-
-@contextlib.contextmanager
-def output_file(path: Path) -> Iterator[Any]:
-    """A text file to write ``path`` through: it replaces ``path`` when the block ends without an error, and is
-    removed otherwise (a crash or Ctrl-C leaves no empty or half-written output)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            yield out
-        os.replace(scratch, path)
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)

@@ -115,6 +115,8 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
         plain = _plain_type(flag.hint)
         if meta.get("choices"):
             kwargs["choices"] = [c for c in meta["choices"] if isinstance(c, str)]
+        elif f.name == "backend" and flag.backend is None:  # the registered backends, other packages' included
+            kwargs["choices"] = list(backend_names())
         if plain is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif meta.get("parse") is not None:
@@ -131,9 +133,6 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = "append"
             kwargs["help"] += " (repeatable)"
         group.add_argument(flag.flag, **kwargs)
-        if f.name == "backend" and flag.backend is None:
-            # the backend flag lists the registered backends (those of other packages included)
-            group._group_actions[-1].choices = list(backend_names())  # type: ignore[attr-defined]
 
 
 def judge_option_values(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .files import check_input, output_file
+from .files import check_input
 from .judge_options import add_judge_options, build_reward_model
 
 
@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", required=True,
                         help="JSONL to write: each input row plus score, reward, feedback, ok, fallback, error, "
                              "attempts, cached, truncated, distribution (and winner for pairwise protocols)")
-    parser.add_argument("--chunk-size", type=int, default=64, help="rollouts read and judged at a time (default: 64)")
+    parser.add_argument("--chunk-size", type=int, default=64, help="rollouts read and judged at a time")
     parser.add_argument("--raw", action="store_true", help="also write the judge's full output (judge_output)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_judge_options(parser)
@@ -55,7 +55,7 @@ def record_of(row: dict[str, Any], result: Any, raw: bool = False) -> dict[str, 
 def _score_file(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from reward_judge.jsonl import read_jsonl
+    from reward_judge.jsonl import atomic_output, read_jsonl
     from reward_judge.rollout_text import completion_text, prompt_text
 
     source, target = Path(args.input), Path(args.output)
@@ -72,7 +72,7 @@ def _score_file(args: argparse.Namespace) -> int:
     chunk_size = max(1, args.chunk_size)
     rows = read_jsonl(source)
     scored = failed = 0
-    with output_file(target) as out, tqdm(total=total, unit="rollout", desc="judging", disable=args.quiet) as bar:
+    with atomic_output(target) as out, tqdm(total=total, unit="rollout", desc="judging", disable=args.quiet) as bar:
         while True:
             chunk = [row for _, row in islice(rows, chunk_size)]
             if not chunk:
