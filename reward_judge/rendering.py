@@ -2,7 +2,7 @@
 
 This is the first stage of the scoring pipeline. For one rollout it picks the protocol (the reference
 protocol when the row carries a reference answer), turns chat-style prompts and completions into the
-instruction and response the judge expects (`reward_judge.conversation`), renders the protocol's
+instruction and response the judge expects (`reward_judge.rollout_text`), renders the protocol's
 messages, applies the judge's chat template or legacy wrapper, and cuts an over-long response by the
 length policy (`reward_judge.truncation`). It also records which spans of the final judge input came
 from the rollout or the dataset (instruction, response(s), reference, a per-row rubric): those are
