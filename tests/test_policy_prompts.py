@@ -131,7 +131,7 @@ def test_detection_uses_the_end_of_the_prompt_not_markers_inside_it():
 def test_serve_flags_build_the_reader_and_name_themselves_in_errors():
     from reward_judge.embedded import embedded_judge_path
     from reward_judge.integrations.cli import make_parser
-    from reward_judge.integrations.cli.serve import _policy_prompts
+    from reward_judge.integrations.cli.serve import _policy_reader
 
     folder = str(embedded_judge_path()[0])  # a real tokenizer folder: SmolLM2's ChatML template
     chat = _policy_reader(make_parser().parse_args(["serve", "--policy-tokenizer", folder]))
