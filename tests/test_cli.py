@@ -21,14 +21,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_score_example_file(tmp_path):
     out = tmp_path / "scored.jsonl"
     proc = run_cli("score", "--judge", "default", "--input", "examples/rollouts.jsonl", "--output", str(out),
-                   "--max-new-tokens", "16", "--max-attempts", "1", "--raw")
+                   "--max-new-tokens", "16", "--max-attempts", "1", "--raw", "--quiet")
     assert proc.returncode == 0, proc.stderr
+    # --quiet: no progress bar of ours nor the weight-loading bars of transformers; no deprecation warnings
+    assert "it/s]" not in proc.stderr and "Loading weights" not in proc.stderr, proc.stderr
+    assert "past_key_values" not in proc.stderr and "FutureWarning" not in proc.stderr, proc.stderr
     inputs = [json.loads(line) for line in (ROOT / "examples/rollouts.jsonl").read_text().splitlines() if line.strip()]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == len(inputs)
     for source, row in zip(inputs, rows):
         assert {k: row[k] for k in source} == source  # input fields kept, in order
-        assert {"score", "reward", "feedback", "ok", "attempts", "fallback", "error", "judge_output"} <= set(row)
+        assert {"score", "reward", "feedback", "ok", "attempts", "fallback", "error", "judge_output", "truncated",
+                "distribution"} <= set(row)
+        assert row["distribution"] is not None and abs(sum(row["distribution"].values()) - 1) < 1e-6  # direct mode
         assert row["ok"] == (row["score"] is not None)
         assert row["fallback"] == (not row["ok"])
     assert f"judged {len(inputs)} rollouts with prometheus-v2" in proc.stderr
@@ -37,20 +42,29 @@ def test_score_example_file(tmp_path):
 @pytest.mark.process
 def test_score_reports_bad_input_lines(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "Q"}\n')
+    bad.write_text('{"prompt": "Q", "completion": "A"}\n' * 3 + '{"prompt": "Q"}\n')
     proc = run_cli("score", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"))
-    assert proc.returncode != 0 and "bad.jsonl:1: missing field 'completion'" in proc.stderr
+    assert proc.returncode != 0 and "bad.jsonl:4: missing field 'completion'" in proc.stderr
+    # the whole file is checked before the judge loads, and a failed run leaves no output file
+    assert "Loading weights" not in proc.stderr and not list(tmp_path.glob("o.jsonl*"))
+    bad.write_text('{"prompt": "Q", "completion": ["not", "messages"]}\n')
+    proc = run_cli("score", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"))
+    assert proc.returncode != 0 and "bad.jsonl:1: completion[0] must be a chat message" in proc.stderr
     proc = run_cli("score", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o.jsonl"))
     assert proc.returncode != 0 and "does not exist" in proc.stderr
 
 
-@pytest.mark.process
-def test_protocols_listing():
-    proc = run_cli("protocols")
-    assert proc.returncode == 0, proc.stderr
+@pytest.mark.unit
+def test_protocols_listing(capsys):
+    from reward_judge.integrations.cli import main
+
+    assert main(["protocols"]) == 0
+    out = capsys.readouterr().out
+    assert "the card's code loads keval-2-9b in 4-bit; this smaller judge needs no quantisation" in out
+    assert "keval-2-3b" in out and "the card loads the 9B" not in out
     for name in ("prometheus-v1", "prometheus-v2-relative", "autoj-pairwise-zh", "kobench-math", "mtbench-pair",
                  "GAIR/autoj-13b", "heegyu/ko-prometheus-8b-lora-0708", "davidkim205/keval-2-9b"):
-        assert name in proc.stdout
+        assert name in out
 
 
 @pytest.mark.unit
@@ -102,3 +116,17 @@ def test_command_line_values_become_config_options():
     assert proc.returncode != 0 and "--fallback: fallback must be 'none', 'raise' or a number, got 'maybe'" in proc.stderr
     proc = run_cli("score", "--input", "examples/rollouts.jsonl", "--output", "/dev/null", "--mode", "fast")
     assert proc.returncode != 0 and "invalid choice: 'fast'" in proc.stderr
+
+
+@pytest.mark.unit
+def test_a_command_without_its_extra_names_the_extra(monkeypatch):
+    """`reward-judge serve` without the serve extra says which extra to install (not a bare ModuleNotFoundError)."""
+    import importlib.util
+
+    from reward_judge.integrations.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    with pytest.raises(SystemExit, match=r"reward-judge serve needs the 'serve' extra \(uvicorn is not installed\): "
+                                         r"pip install 'reward-judge\[serve\]'"):
+        main(["serve", "--judge", "default"])
