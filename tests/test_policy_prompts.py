@@ -103,12 +103,13 @@ def test_a_query_that_does_not_start_with_its_prompt_is_split_at_the_generation_
     assert turn.completion == " Rome. [/INST] ok"  # a header the policy wrote stays in its response
 
 
-def test_a_query_without_its_prompt_is_split_at_its_last_generation_header():
+def test_a_query_without_its_prompt_is_refused():
+    # Without the prompt only the policy's own markup could say where the response begins, and the response can
+    # write that markup: the reader needs the prompt (the server answers 422, see test_hardening.py).
     prompt, query = openrlhf_rollout("smollm2", CONVERSATION, "Rome.")
-    turn = PolicyPromptReader("auto").split(query, None)
-    assert turn.prompt == CONVERSATION and turn.completion == "Rome."
-    plain = PolicyPromptReader("auto").split("no template here<|endoftext|>", None)
-    assert plain.prompt == "" and plain.completion == "no template here"
+    with pytest.raises(TypeError, match="prompt must be the text the policy was prompted with"):
+        PolicyPromptReader("auto").split(query, None)
+    assert PolicyPromptReader("auto").split(query, prompt).completion == "Rome."
 
 
 def test_only_trailing_markup_is_cut():
@@ -131,7 +132,7 @@ def test_detection_uses_the_end_of_the_prompt_not_markers_inside_it():
 def test_serve_flags_build_the_reader_and_name_themselves_in_errors():
     from reward_judge.embedded import embedded_judge_path
     from reward_judge.integrations.cli import make_parser
-    from reward_judge.integrations.cli.serve import _policy_prompts
+    from reward_judge.integrations.cli.serve import _policy_reader
 
     folder = str(embedded_judge_path()[0])  # a real tokenizer folder: SmolLM2's ChatML template
     chat = _policy_reader(make_parser().parse_args(["serve", "--policy-tokenizer", folder]))
