@@ -2,7 +2,9 @@
 
 `MicroBatcher` (asyncio) takes what is queued, waits at most ``max_wait_ms`` for more, up to
 ``max_batch_size`` rollouts, and judges them in one ``score`` call; the reward server runs one per
-process. `ThreadedBatcher` runs one on its own event loop for callers in plain threads (OpenRLHF calls
+process. Batching never changes a reward: each request's rows are their own groups (``group_ids``), so
+a pairwise or listwise judge compares a request's completions with each other only, whatever else
+arrived in the same window. `ThreadedBatcher` runs one on its own event loop for callers in plain threads (OpenRLHF calls
 an in-process ``reward_func`` from a thread per sample; verl's reward loop calls ``compute_score`` from
 an executor), so their concurrent single-sample calls reach the judge as batches too.
 """
@@ -185,6 +187,8 @@ class MicroBatcher:
                 [p for j in batch for p in j.prompts], [c for j in batch for c in j.completions],
                 reference=[r for j in batch for r in j.reference], rubric=[r for j in batch for r in j.rubric],
                 completions_b=[c for j in batch for c in j.completions_b] if pairwise else None,  # type: ignore[union-attr]
+                # one group id per request: another client's rows never join this request's groups
+                group_ids=[k for k, j in enumerate(batch) for _ in j.prompts],
             )
         except JudgeFailure as failure:  # fallback="raise" on the server: clients still get the failed records
             results = failure.results

@@ -19,17 +19,27 @@ Example:
 # Absolute imports only: OpenRLHF runs this file as a standalone module named ``reward_func``.
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
 from reward_judge.integrations.judge_settings import shared_judge
 
 
-def read_request(queries: Any, prompts: Any, labels: Any) -> tuple[list[str], list[Optional[str]], list[Optional[str]]]:
+def read_request(queries: Any, prompts: Any, labels: Any) -> tuple[list[str], list[str], list[Optional[str]]]:
     """OpenRLHF's three lists, checked (errors name ``query`` / ``prompts`` / ``labels``); labels become references.
+
+    ``prompts`` are required: a query is prompt + response written by the policy, and without its prompt
+    the only way to find where the response begins is the policy's own chat markup, which the response
+    can write too (a forged ``<|im_start|>user`` turn would become the judge's instruction). OpenRLHF's
+    client always sends them. Labels are texts or finite numbers (a ``NaN`` is no reference answer).
 
     Example:
         >>> read_request(["p a"], ["p "], [""])
         (['p a'], ['p '], [None])
+        >>> read_request(["p a"], None, None)
+        Traceback (most recent call last):
+        ...
+        ValueError: prompts is required: one prompt per query (the query is prompt + response; without the prompt, where the response begins could only be read from the policy's chat markup, which a response can forge)
     """
     if not isinstance(queries, (list, tuple)):
         raise ValueError(f"query must be a list of texts (prompt + response), got {type(queries).__name__}")
@@ -37,13 +47,17 @@ def read_request(queries: Any, prompts: Any, labels: Any) -> tuple[list[str], li
     for i, q in enumerate(queries):
         if not isinstance(q, str):
             raise ValueError(f"query[{i}] must be a text (prompt + response), got {type(q).__name__}")
-    prompts = [None] * n if prompts is None or (isinstance(prompts, (list, tuple)) and not prompts) else prompts
+    if n and (prompts is None or (isinstance(prompts, (list, tuple)) and not prompts)):
+        raise ValueError("prompts is required: one prompt per query (the query is prompt + response; without the "
+                         "prompt, where the response begins could only be read from the policy's chat markup, which "
+                         "a response can forge)")
+    prompts = [] if prompts is None else prompts
     if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
         raise ValueError(f"prompts must be a list of {n} texts (one per query), got "
                          f"{len(prompts) if isinstance(prompts, (list, tuple)) else type(prompts).__name__}")
     for i, p in enumerate(prompts):
-        if p is not None and not isinstance(p, str):
-            raise ValueError(f"prompts[{i}] must be a text or null, got {type(p).__name__}")
+        if not isinstance(p, str):
+            raise ValueError(f"prompts[{i}] must be a text (the prompt of query[{i}]), got {type(p).__name__}")
     labels = [None] * n if labels is None or (isinstance(labels, (list, tuple)) and not labels) else labels
     if not isinstance(labels, (list, tuple)) or len(labels) != n:
         raise ValueError(f"labels must be a list of {n} values (one per query), got "
@@ -53,6 +67,8 @@ def read_request(queries: Any, prompts: Any, labels: Any) -> tuple[list[str], li
         if isinstance(label, bool) or not isinstance(label, (str, int, float, type(None))):
             raise ValueError(f"labels[{i}] must be a text, a number or null (it is the reference answer), "
                              f"got {type(label).__name__}")
+        if isinstance(label, float) and not math.isfinite(label):
+            raise ValueError(f"labels[{i}] must be a text or a finite number (it is the reference answer), got {label!r}")
         # OpenRLHF sends "" when the dataset has no label column: no reference for that row
         references.append(None if label is None or label == "" else str(label))
     return list(queries), list(prompts), references

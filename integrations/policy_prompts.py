@@ -17,6 +17,10 @@ knowledge-date header), which is then left out.
 
 This module removes only the policy's own framing. Special-token text *inside* untrusted fields is
 made harmless where the judge input is built, for every path.
+
+Every reader here runs in linear time in the length of its text (markers are found with ``str.find``
+from where the last one ended, never by a lazy pattern retried at every position), because the text is
+the policy's: 8000 unclosed turns or a megabyte of trailing end tokens must cost milliseconds.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Optional, Sequence, Union
 
 logger = logging.getLogger(__name__)
@@ -51,8 +56,10 @@ class TemplateFamily:
     """Regular expression of the header a prompt ends with when the model is to answer."""
     end_tokens: tuple[str, ...]
     """End-of-turn, end-of-text and padding texts this family's models emit after an answer."""
-    turn: str = ""
-    """Regular expression of one complete turn, with groups ``role`` and ``content``."""
+    turn_start: str = ""
+    """What opens a turn; the role follows it, up to ``role_end``, then the content up to ``turn_end``."""
+    role_end: str = ""
+    turn_end: str = ""
     leading: tuple[str, ...] = ()
     """Texts a rendered conversation may start with (BOS)."""
     roles: tuple[tuple[str, str], ...] = ()
@@ -62,8 +69,16 @@ class TemplateFamily:
         """Whether ``prompt`` ends with this family's generation header (plus an optional reasoning prefill)."""
         return self._generation_at_end(prompt) is not None
 
-    def _generation_at_end(self, text: str) -> Optional[re.Match[str]]:
-        return re.search(f"(?:{self.generation})(?:{_PREFILL})?\\s*\\Z", text, re.DOTALL)
+    def _generation_at_end(self, text: str) -> Optional[int]:
+        """Where the generation header that ends ``text`` starts, or ``None``.
+
+        Only the text's tail is searched: the header and a reasoning prefill are short, and whatever
+        whitespace follows them is skipped once, so a long prompt costs one pass.
+        """
+        core = len(text.rstrip())
+        offset = max(0, core - _TAIL)
+        match = re.search(f"(?:{self.generation})(?:{_PREFILL})?\\s*\\Z", text[offset:], re.DOTALL)
+        return None if match is None else offset + match.start()
 
     def parse(self, prompt: str, require_generation: bool = True) -> list[Message]:
         """The chat messages ``prompt`` was rendered from (system and earlier turns included)."""
@@ -71,21 +86,28 @@ class TemplateFamily:
         if end is None and require_generation:
             raise TemplateMismatch(f"the prompt does not end with a {self.title} generation header: {prompt[-80:]!r}")
         # [INST] templates have no header of their own: the closing [/INST] belongs to the last user turn.
-        cut = len(prompt) if end is None or self.name == "inst" else end.start()
+        cut = len(prompt) if end is None or self.name == "inst" else end
         body = _strip_leading(prompt[:cut], self.leading)
         if self.name == "inst":
             return _parse_inst(body)
         roles = dict(self.roles)
-        messages, position = [], 0
-        for match in re.finditer(self.turn, body, re.DOTALL):
-            gap = body[position: match.start()]
-            if gap.strip():
-                raise TemplateMismatch(f"text outside any {self.title} turn: {gap[:80]!r}")
-            role = match.group("role").strip()
-            messages.append({"role": roles.get(role, role), "content": match.group("content")})
-            position = match.end()
-        if body[position:].strip():
-            raise TemplateMismatch(f"text outside any {self.title} turn: {body[position:][:80]!r}")
+        messages: list[Message] = []
+        position = _SPACE.match(body).end()
+        while position < len(body):
+            if not body.startswith(self.turn_start, position):
+                raise TemplateMismatch(f"text outside any {self.title} turn: {body[position:position + 80]!r}")
+            role_at = position + len(self.turn_start)
+            role_end = body.find(self.role_end, role_at)
+            role = body[role_at:role_end] if role_end >= 0 else ""
+            if role_end < 0 or not role.strip() or "<" in role:
+                raise TemplateMismatch(f"a {self.title} turn without a role: {body[position:position + 80]!r}")
+            content_at = role_end + len(self.role_end)
+            closing = body.find(self.turn_end, content_at)
+            if closing < 0:
+                raise TemplateMismatch(f"a {self.title} turn that is never closed: {body[position:position + 80]!r}")
+            role = role.strip()
+            messages.append({"role": roles.get(role, role), "content": body[content_at:closing]})
+            position = _SPACE.match(body, closing + len(self.turn_end)).end()
         return messages
 
     def response_start(self, query: str, prompt: Optional[str]) -> Optional[int]:
@@ -100,32 +122,36 @@ class TemplateFamily:
         if count == 0 or len(headers) < count:
             return None
         start = headers[count - 1].end()
-        prefill = re.match(_PREFILL, query[start:], re.DOTALL)
+        prefill = _PREFILL_AT.match(query, start)
         if prompt is not None and prefill and prefill.group(0) and prompt.rstrip().endswith(prefill.group(0).rstrip()):
-            start += prefill.end()
+            start = prefill.end()
         return start
 
 
 # An empty reasoning block or an opened one that some templates write after the generation header.
 _PREFILL = r"<think>\s*(?:</think>\s*)?"
+_PREFILL_AT = re.compile(_PREFILL, re.DOTALL)
+_SPACE = re.compile(r"\s*")
+#: Characters before a prompt's trailing whitespace where its generation header (and prefill) is looked for.
+_TAIL = 512
 
 FAMILIES: dict[str, TemplateFamily] = {
     family.name: family
     for family in (
         TemplateFamily(
             name="chatml", title="ChatML", generation=r"<\|im_start\|>assistant\n",
-            turn=r"<\|im_start\|>(?P<role>[^\n<]+)\n(?P<content>.*?)<\|im_end\|>\s*",
+            turn_start="<|im_start|>", role_end="\n", turn_end="<|im_end|>",
             end_tokens=("<|im_end|>", "<|endoftext|>", "<|end_of_text|>"),
         ),
         TemplateFamily(
             name="llama3", title="Llama 3", generation=r"<\|start_header_id\|>assistant<\|end_header_id\|>\n\n",
-            turn=r"<\|start_header_id\|>(?P<role>[^<]+?)<\|end_header_id\|>\n\n(?P<content>.*?)<\|eot_id\|>\s*",
+            turn_start="<|start_header_id|>", role_end="<|end_header_id|>\n\n", turn_end="<|eot_id|>",
             leading=("<|begin_of_text|>",),
             end_tokens=("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|finetune_right_pad_id|>"),
         ),
         TemplateFamily(
             name="gemma", title="Gemma", generation=r"<start_of_turn>model\n",
-            turn=r"<start_of_turn>(?P<role>[^\n<]+)\n(?P<content>.*?)<end_of_turn>\s*",
+            turn_start="<start_of_turn>", role_end="\n", turn_end="<end_of_turn>",
             leading=("<bos>",), roles=(("model", "assistant"),),
             end_tokens=("<end_of_turn>", "<eos>", "<pad>"),
         ),
@@ -142,19 +168,18 @@ TEMPLATE_NAMES = {"chatml": "chatml", "llama3": "llama3", "llama-3": "llama3", "
 # Stripped from the end of a response whatever the family: end and padding texts of the common families.
 COMMON_END_TOKENS: tuple[str, ...] = tuple(dict.fromkeys(t for f in FAMILIES.values() for t in f.end_tokens))
 
-_INST_SPLIT = re.compile(r"(\[INST\]|\[/INST\]|\[SYSTEM_PROMPT\].*?\[/SYSTEM_PROMPT\])", re.DOTALL)
+_INST_MARK = re.compile(r"\[INST\]|\[/INST\]|\[SYSTEM_PROMPT\]")
 _LLAMA2_SYSTEM = re.compile(r"\s*<<SYS>>\n(?P<system>.*?)\n<</SYS>>\n\n(?P<rest>.*)\Z", re.DOTALL)
 
 
 def _strip_leading(text: str, leading: Sequence[str]) -> str:
-    changed = True
-    while changed:
-        changed = False
-        stripped = text.lstrip()
-        for token in leading:
-            if stripped.startswith(token):
-                text, changed = stripped[len(token):], True
-    return text
+    """``text`` without the ``leading`` texts (and the whitespace around them) it starts with, in one pass."""
+    tokens = [t for t in leading if t]
+    if not tokens:
+        return text
+    one = "|".join(re.escape(t) for t in sorted(set(tokens), key=len, reverse=True))
+    match = re.match(f"(?:\\s*(?:{one}))+\\s*", text)
+    return text[match.end():] if match else text
 
 
 def _parse_inst(body: str) -> list[Message]:
@@ -162,7 +187,7 @@ def _parse_inst(body: str) -> list[Message]:
     messages: list[Message] = []
     expecting = "user"
     pending: Optional[str] = None
-    for piece in _INST_SPLIT.split(body + "[INST]"):
+    for piece in _inst_pieces(body + "[INST]"):
         if piece.startswith("[SYSTEM_PROMPT]"):
             messages.append({"role": "system", "content": piece[len("[SYSTEM_PROMPT]"):-len("[/SYSTEM_PROMPT]")].strip()})
         elif piece == "[INST]":
@@ -192,6 +217,27 @@ def _parse_inst(body: str) -> list[Message]:
     return messages
 
 
+def _inst_pieces(body: str) -> list[str]:
+    """``body`` cut at ``[INST]`` and ``[/INST]`` (kept as pieces) and around whole ``[SYSTEM_PROMPT]...`` blocks."""
+    pieces: list[str] = []
+    position = 0
+    while True:
+        mark = _INST_MARK.search(body, position)
+        if mark is None:
+            pieces.append(body[position:])
+            return pieces
+        pieces.append(body[position:mark.start()])
+        if mark.group(0) == "[SYSTEM_PROMPT]":
+            closing = body.find("[/SYSTEM_PROMPT]", mark.end())
+            if closing < 0:
+                raise TemplateMismatch("a [SYSTEM_PROMPT] block that is never closed")
+            position = closing + len("[/SYSTEM_PROMPT]")
+            pieces.append(body[mark.start():position])
+        else:
+            pieces.append(mark.group(0))
+            position = mark.end()
+
+
 def detect_family(prompt: str) -> Optional[TemplateFamily]:
     """The family whose generation header ends ``prompt``, or ``None``.
 
@@ -210,19 +256,31 @@ def detect_family(prompt: str) -> Optional[TemplateFamily]:
 def strip_trailing_markup(text: str, tokens: Sequence[str] = COMMON_END_TOKENS) -> tuple[str, int]:
     """``text`` without the end-of-turn / padding ``tokens`` (and whitespace) at its end; and how many were cut.
 
+    One pass of one pattern over the reversed text, whatever the number of tokens (a response may end
+    with a megabyte of them).
+
     Example:
         >>> strip_trailing_markup("Paris.<|im_end|>\\n<|endoftext|><|endoftext|>")
         ('Paris.', 3)
     """
-    removed = 0
-    while True:
-        stripped = text.rstrip()
-        for token in tokens:
-            if token and stripped.endswith(token):
-                text, removed = stripped[: -len(token)], removed + 1
-                break
-        else:
-            return (stripped if removed else text), removed
+    run, token = _reversed_run(tuple(t for t in tokens if t))
+    if run is None:
+        return text, 0
+    backwards = text[::-1]
+    end = run.match(backwards).end()
+    removed = len(token.findall(backwards, 0, end))
+    if not removed:
+        return text, 0
+    return text[: len(text) - end], removed
+
+
+@lru_cache(maxsize=64)
+def _reversed_run(tokens: tuple[str, ...]) -> tuple[Optional["re.Pattern[str]"], Optional["re.Pattern[str]"]]:
+    """(a run of whitespace and reversed ``tokens``, one reversed token): the patterns `strip_trailing_markup` reads."""
+    if not tokens:
+        return None, None
+    one = "|".join(re.escape(t[::-1]) for t in sorted(set(tokens), key=len, reverse=True))
+    return re.compile(f"(?:{one}|\\s)*"), re.compile(one)
 
 
 @dataclass(frozen=True)
@@ -262,7 +320,8 @@ class PolicyTurn:
     """One rollout read back from a policy's text: what the judge gets, and how it was read.
 
     Example:
-        >>> PolicyPromptReader("gemma").split("<start_of_turn>user\\nHi<end_of_turn>\\n<start_of_turn>model\\nHello<end_of_turn>")
+        >>> prompt = "<start_of_turn>user\\nHi<end_of_turn>\\n<start_of_turn>model\\n"
+        >>> PolicyPromptReader("gemma").split(prompt + "Hello<end_of_turn>", prompt)
         PolicyTurn(prompt=[{'role': 'user', 'content': 'Hi'}], completion='Hello', family='gemma', stripped=1)
     """
 
@@ -333,18 +392,14 @@ class PolicyPromptReader:
                                    " (detected)" if self.family is None else ""))
         return messages, family
 
-    def split(self, query: str, prompt: Optional[str] = None) -> PolicyTurn:
-        """Judge prompt and response of one OpenRLHF-style rollout (``query`` = prompt + response)."""
-        if prompt is None:
-            # Without the prompt, the query's last generation header is where the response begins.
-            reader = self.family or _family_in(query)
-            start = reader.response_start(query, None) if reader is not None and self.template != "none" else None
-            if start is None:
-                text, removed = self.completion(query)
-                return PolicyTurn("", text, None, removed)
-            judge_prompt, family = self.read_prompt(query[:start])
-            text, removed = self.completion(query[start:])
-            return PolicyTurn(judge_prompt, text, family.name if family else None, removed)
+    def split(self, query: str, prompt: str) -> PolicyTurn:
+        """Judge prompt and response of one OpenRLHF-style rollout (``query`` = ``prompt`` + response).
+
+        The prompt is required: where the response begins is read from it, never from chat markup in the
+        query, which the response itself can write (a forged user turn, a second generation header).
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be the text the policy was prompted with, got {type(prompt).__name__}")
         judge_prompt, family = self.read_prompt(prompt)
         if query.startswith(prompt):
             response = query[len(prompt):]
@@ -398,14 +453,6 @@ class PolicyPromptReader:
         family, quirks = _probe(tokenizer, source, template)
         extra = tuple(t for t in (getattr(tokenizer, "eos_token", None), getattr(tokenizer, "pad_token", None)) if t)
         return cls(family.name, end_tokens=extra, quirks=quirks, source=str(source))
-
-
-def _family_in(query: str) -> Optional[TemplateFamily]:
-    """For a query sent without its prompt: the family whose generation header occurs in it."""
-    for family in FAMILIES.values():
-        if re.search(family.generation, query):
-            return family
-    return None
 
 
 _SYSTEM, _USER, _ANSWER, _USER2 = "SYSTEM-7f3a", "USER-4b1c", "ANSWER-9d2e", "USER-2e8f"

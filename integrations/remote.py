@@ -108,7 +108,9 @@ class RemoteRewardModel:
         retries_before = self.pool.retries
         try:
             answer = await asyncio.wait_for(self.pool.post_json("/v1/score", payload), self.timeout)
-            results = answer["results"]
+            results = answer.get("results") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise EndpointError(f"server answered without a list of results: {str(answer)[:200]}")
             if len(results) != len(prompts):
                 raise EndpointError(f"server returned {len(results)} results for {len(prompts)} rollouts")
         except (EndpointError, asyncio.TimeoutError) as exc:

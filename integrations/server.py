@@ -19,7 +19,14 @@ judge batch size. Answers that are not a score:
 - **413** for a request that can never be taken: more rows than ``max_request_rows`` or than the whole
   queue, or a body over ``max_request_bytes``; the answer names the limit;
 - **401** without the API key when one is set (`server_guard`); **400 / 422** for malformed requests,
-  naming the field the client sent (``labels`` of ``/get_reward``, not our internal ``reference``).
+  naming the field the client sent (``labels`` of ``/get_reward``, not our internal ``reference``): a body
+  that is not JSON, JSON nested deeper than `MAX_JSON_DEPTH` levels, a ``NaN``/``Infinity`` constant
+  (not JSON), a ``/get_reward`` without ``prompts`` (422: without them the response cannot be told from the
+  policy's own chat markup; OpenRLHF always sends them). A hostile body never gets a 500.
+
+Reading a body (JSON decoding, the policy-prompt split of ``/get_reward``) runs in a worker thread, in
+linear time, within ``parse_timeout_s`` (a body that takes longer is answered 413), so ``/health`` and the
+other clients never wait for it.
 
 No CORS headers are sent (browsers on other origins cannot call it), the interactive API docs are
 off, and the command binds 127.0.0.1 unless told otherwise. On shutdown the server stops taking
@@ -28,11 +35,13 @@ requests and finishes the queued ones.
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations (``Request``, imported
 # lazily inside create_app) as objects.
+import asyncio
 import json
 import logging
 import re
 import time
-from typing import Any, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional
 
 from .batcher import MicroBatcher, QueueFull, RequestTooLarge
 from .openrlhf import read_request
@@ -40,13 +49,64 @@ from .policy_prompts import PolicyPromptReader
 from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
 
-__all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES"]
+__all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES", "MAX_JSON_DEPTH",
+           "BadBody", "read_json_body"]
 
 logger = logging.getLogger(__name__)
 
 SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "completions_b")
 GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 """Our names -> the names an OpenRLHF client sent, for error messages of ``/get_reward``."""
+
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects a request body may have (chat messages need 4)."""
+DEFAULT_PARSE_TIMEOUT_S = 10.0
+
+
+class BadBody(ValueError):
+    """A request body the server cannot read (answered 400, with this message)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise BadBody(f"the request body holds {name}, which is not JSON (send numbers, or null)")
+
+
+def read_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The decoded body, or `BadBody` naming what is wrong: not JSON, NaN/Infinity, nested deeper than ``max_depth``.
+
+    Example:
+        >>> read_json_body(b'{"prompts": ["Hi"]}')
+        {'prompts': ['Hi']}
+        >>> try:
+        ...     read_json_body(b"[" * 100 + b"]" * 100)
+        ... except BadBody as exc:
+        ...     print(exc)
+        the request body nests arrays and objects more than 32 levels deep; this server reads at most 32
+    """
+    try:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:  # deeper than the decoder's own recursion limit
+        raise BadBody(f"the request body nests arrays and objects too deeply; this server reads at most "
+                      f"{max_depth} levels") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadBody(f"the request body is not JSON: {exc}") from None
+    if _deeper_than(body, max_depth):
+        raise BadBody(f"the request body nests arrays and objects more than {max_depth} levels deep; this server "
+                      f"reads at most {max_depth}")
+    return body
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether a decoded JSON value nests more than ``limit`` arrays/objects (iterative: linear time, no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            if level > limit:
+                return True
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _client_names(message: str, names: dict[str, str]) -> str:
@@ -65,13 +125,15 @@ def _positive(name: str, value: Any) -> None:
 def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: float = 10.0, max_queue: int = 1024,
                retry_after_s: int = 1, get_reward_fallback: float = 0.0, drain_timeout_s: float = 60.0,
                api_key: Optional[str] = None, max_request_rows: Optional[int] = None,
-               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, policy_reader: Optional[PolicyPromptReader] = None) -> Any:
+               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, policy_reader: Optional[PolicyPromptReader] = None,
+               parse_timeout_s: float = DEFAULT_PARSE_TIMEOUT_S) -> Any:
     """The ASGI app serving ``reward_model`` (FastAPI behind `server_guard.RequestGuard`).
 
     ``get_reward_fallback`` is the number ``/get_reward`` sends where the judge gave no valid answer
     (OpenRLHF needs a number for every sample); each such row is flagged in ``extra_logs`` and counted
     in ``/metrics``. ``api_key``: required on every path but ``/health`` when set.
-    ``max_request_rows`` (default: ``max_queue``) and ``max_request_bytes`` bound one request.
+    ``max_request_rows`` (default: ``max_queue``) and ``max_request_bytes`` bound one request;
+    ``parse_timeout_s`` bounds the time reading one body may take (in a worker thread, off the event loop).
     ``policy_reader`` reads ``/get_reward`` prompts (default: detect the common template families).
 
     Example:
@@ -85,6 +147,8 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
     from fastapi.responses import JSONResponse, Response
 
     _positive("max_queue", max_queue)
+    if isinstance(parse_timeout_s, bool) or not isinstance(parse_timeout_s, (int, float)) or parse_timeout_s <= 0:
+        raise ValueError(f"parse_timeout_s must be a positive number of seconds, got {parse_timeout_s!r}")
     if max_request_rows is not None:
         _positive("max_request_rows", max_request_rows)
     # A request larger than the whole queue could never be taken: the queue bounds it too.
@@ -98,6 +162,8 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         return (batcher.queued + batcher.in_flight) if batcher else 0
 
     metrics = ServerMetrics(lambda: reward_model.stats.as_dict(), depth)
+    # Bodies are read here, never on the event loop; two readers at most, so a flood of huge bodies waits its turn.
+    readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reward-judge-read")
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
@@ -108,6 +174,7 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         yield
         logger.info("draining %d queued rollouts before shutdown", batcher.queued + batcher.in_flight)
         await batcher.drain(drain_timeout_s)
+        readers.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="reward-judge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -120,11 +187,21 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
             raise refuse(413, f"request too large: {field} has {n} rows; this server takes at most {row_limit} "
                               f"rows per request ({limit_flag}); send smaller requests")
 
-    async def json_object(request: Request) -> dict[str, Any]:
+    async def off_loop(work: Callable[[], Any]) -> Any:
+        """``work()`` in a reader thread within the time budget; 413 when it takes longer."""
+        future = asyncio.get_running_loop().run_in_executor(readers, work)
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise refuse(400, f"the request body is not JSON: {exc}") from None
+            return await asyncio.wait_for(future, parse_timeout_s)
+        except asyncio.TimeoutError:
+            raise refuse(413, f"request too large: reading it took more than {parse_timeout_s:g} s; send smaller "
+                              "requests") from None
+
+    async def json_object(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            body = await off_loop(lambda: read_json_body(raw))
+        except BadBody as exc:
+            raise refuse(400, str(exc)) from None
         if not isinstance(body, dict):
             raise refuse(422, f"the request body must be a JSON object, got {type(body).__name__}")
         return body
@@ -176,7 +253,7 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         check_rows(len(queries), "query")
         if not queries:
             return {"rewards": [], "scores": [], "extra_logs": {"judge_fallback": []}}
-        turns = [policy.split(q, p) for q, p in zip(queries, prompts, strict=True)]
+        turns = await off_loop(lambda: [policy.split(q, p) for q, p in zip(queries, prompts, strict=True)])
         for turn in turns:
             metrics.policy_prompts.labels(turn.family or "none").inc()
             metrics.markup_stripped.inc(turn.stripped)

@@ -8,8 +8,8 @@ Example:
 
 from typing import Any
 
-from .backends import (BackendContext, BackendOptions, BackendSpec, GenerationParams, JudgeBackend, backend_names,
-                       get_backend, register_backend)
+from .backends import (BackendContext, BackendError, BackendOptions, BackendSpec, GenerationParams, JudgeBackend,
+                       backend_names, get_backend, register_backend)
 from .backends.openai.options import OpenAIOptions
 from .backends.transformers.options import TransformersOptions
 from .cache import JudgeCache
@@ -34,7 +34,7 @@ from .verdicts import Judgment, Outcome, Verdict
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttemptPlan", "BackendContext", "BackendOptions", "BackendSpec", "ChatFormatter", "CustomProtocol",
+    "AttemptPlan", "BackendContext", "BackendError", "BackendOptions", "BackendSpec", "ChatFormatter", "CustomProtocol",
     "EmbeddedJudgeMissing", "GenerationParams", "GenerativeRewardModel", "GroupOptions", "JudgeBackend", "JudgeCache",
     "JudgeConfig", "JudgeFailure", "JudgeInput", "JudgeProtocol", "JudgeRequest", "JudgeResult", "JudgeRunner",
     "JudgeStats", "Judgment", "OpenAIBackend", "OpenAIOptions", "Outcome", "Preset", "RequestRenderer", "RewardRule",

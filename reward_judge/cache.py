@@ -4,9 +4,11 @@ What is stored is the judge's *answer* for one exact judge input: the verdict fi
 and, in the score-distribution modes, the answer distribution, keyed by a SHA-256 over the judge
 identity, the fully rendered judge input (its text, which already holds the protocol template,
 rubric, reference, prompt, completion and chat format, and which of its spans are untrusted), the
-protocol name and version, and what the scorer says changes its verdict (the scoring mode, the
-decoding settings, the attempts allowed). Every mode is cached the same way. Rewards are recomputed
-from the cached verdict, so changing ``normalize`` or ``fallback`` never needs a new judge call.
+protocol's name, version and fingerprint (every field of it: an answer marker that changes where a score
+is read changes the key even where the judge input is the same text), and what the scorer says changes
+its verdict (the scoring mode, the decoding settings, the attempts allowed). Every mode is cached the
+same way. Rewards are recomputed from the cached verdict, so changing ``normalize`` or ``fallback``
+never needs a new judge call.
 
 The SQLite file runs in WAL mode: many readers and one writer at a time, writers wait (busy
 timeout) instead of failing, and every store is one transaction, so a process killed mid-write

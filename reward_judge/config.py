@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
@@ -23,7 +24,7 @@ from .groups.options import GroupOptions
 from .normalize import NORMALIZATIONS
 from .options import check_choice, check_positive_int, check_positive_number, field_names, option
 from .protocols import JudgeProtocol
-from .rewarding import FALLBACK_RAISE, RewardRule
+from .rewarding import FALLBACK_MIN, FALLBACK_RAISE, RewardRule
 from .rubric import RubricLike
 from .scoring import MODES, AttemptPlan
 
@@ -32,15 +33,18 @@ DEFAULT_BACKEND = "transformers"
 
 
 def parse_fallback(text: str) -> Union[None, float, str]:
-    """``"none"`` -> None, ``"raise"``, or a number (command-line form of `JudgeConfig.fallback`)."""
+    """``"none"`` -> None, ``"raise"``, ``"min"``, or a number (command-line form of `JudgeConfig.fallback`)."""
     if text.lower() in ("none", "null"):
         return None
-    if text == FALLBACK_RAISE:
-        return FALLBACK_RAISE
+    if text in (FALLBACK_RAISE, FALLBACK_MIN):
+        return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(f"fallback must be 'none', 'raise' or a number, got {text!r}") from None
+        raise ValueError(f"fallback must be 'none', 'min', 'raise' or a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"fallback must be a finite number, got {text!r}")
+    return value
 
 
 def parse_protocol(text: str) -> Union[str, JudgeProtocol]:
@@ -131,7 +135,8 @@ class JudgeConfig:
     max_attempts: int = option(2, "Times the judge is asked before the fallback applies (retries sample with a new seed).")
     retry_temperature: float = option(0.7, "Temperature of retries (retries always sample, so they can differ).")
     fallback: Union[None, float, str] = option(
-        None, "Reward when no valid answer is obtained: none (TRL drops the sample), a number, or 'raise'.",
+        None, "Reward when no valid answer is obtained: none (TRL leaves the sample out), 'min' (the lowest reward "
+        "when the rollout itself broke the judge: use it with GRPO), a number, or 'raise'.",
         parse=parse_fallback)
 
     # ----------------------------------------------------------- group rewards
@@ -234,9 +239,10 @@ class JudgeConfig:
         check_choice("chat_format", self.chat_format, CHAT_FORMATS)
         if not callable(self.normalize) and self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize={self.normalize!r} is not one of {NORMALIZATIONS} or a callable")
-        if self.fallback is not None and self.fallback != FALLBACK_RAISE:
-            if isinstance(self.fallback, bool) or not isinstance(self.fallback, (int, float)):
-                raise ValueError(f"fallback must be None, a number or 'raise', got {self.fallback!r}")
+        if self.fallback is not None and self.fallback not in (FALLBACK_RAISE, FALLBACK_MIN):
+            if isinstance(self.fallback, bool) or not isinstance(self.fallback, (int, float)) \
+                    or not math.isfinite(self.fallback):
+                raise ValueError(f"fallback must be None, 'min', 'raise' or a finite number, got {self.fallback!r}")
         check_positive_int("cache_memory_size", self.cache_memory_size, allow_zero=True)
         if self.cache is not None and not isinstance(self.cache, (bool, str, os.PathLike)) \
                 and type(self.cache).__name__ != "JudgeCache":

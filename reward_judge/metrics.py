@@ -15,13 +15,17 @@ def trainer_metrics(name: str, results: Sequence[JudgeResult], seconds: float) -
     """Metrics of one batch of results, each named ``<name>/<metric>``.
 
     Example:
-        >>> trainer_metrics("judge", [JudgeResult(ok=True, reward=0.5), JudgeResult(fallback=True)], 1.5)
-        {'judge/parse_failure_rate': 0.5, 'judge/fallbacks': 1.0, 'judge/cache_hit_rate': 0.0, 'judge/judge_seconds': 1.5}
+        >>> metrics = trainer_metrics("judge", [JudgeResult(ok=True, reward=0.5),
+        ...                                     JudgeResult(fallback=True, fallback_cause="rollout")], 1.5)
+        >>> metrics["judge/parse_failure_rate"], metrics["judge/fallbacks"], metrics["judge/rollout_fallbacks"]
+        (0.5, 1.0, 1.0)
     """
     n = max(len(results), 1)
     return {
         f"{name}/parse_failure_rate": sum(not r.ok for r in results) / n,
         f"{name}/fallbacks": float(sum(r.fallback for r in results)),
+        # the rollout itself left the judge without a verdict (a judge-breaker shows here)
+        f"{name}/rollout_fallbacks": float(sum(r.fallback and r.fallback_cause == "rollout" for r in results)),
         f"{name}/cache_hit_rate": sum(r.cached for r in results) / n,
         f"{name}/judge_seconds": seconds,
         **group_metrics(results, name),

@@ -3,10 +3,12 @@
 This is the first stage of the scoring pipeline. For one rollout it picks the protocol (the reference
 protocol when the row carries a reference answer), turns chat-style prompts and completions into the
 instruction and response the judge expects (`reward_judge.rollout_text`), renders the protocol's
-messages, applies the judge's chat template or legacy wrapper, and cuts an over-long response by the
-length policy (`reward_judge.truncation`). It also records which spans of the final judge input came
-from the rollout or the dataset (instruction, response(s), reference, a per-row rubric): those are
-untrusted and are tokenised as plain text (`reward_judge.judge_input`).
+messages, applies the judge's chat template or legacy wrapper, and cuts over-long responses by the
+length policy (`reward_judge.truncation`: every response of the input, each to a shared budget, counted
+as the backend counts). It also records which spans of the final judge input came from the rollout or
+the dataset (instruction, each response, reference, a per-row rubric): those are untrusted and are
+tokenised as plain text (`reward_judge.judge_input`). The text around them (a listwise group's
+``[Response k]`` headers included) is the protocol's own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from .chat_format import ChatFormatter
 from .rollout_text import completion_text, prompt_text
@@ -22,7 +24,7 @@ from .judge_input import JudgeInput, Message, Span, encode
 from .protocols import JudgeProtocol
 from .rubric import RubricLike
 from .textsafe import tokenizable
-from .truncation import InputTooLong, fit_response
+from .truncation import InputTooLong, fit_responses
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +58,16 @@ class JudgeRequest:
 
     @property
     def dedup_key(self) -> str:
-        """Requests with equal keys get the same verdict (same protocol, same judge input)."""
-        return f"{self.protocol.name}\x00{self.protocol.version}\x00{self.input.key}"
+        """Requests with equal keys get the same verdict (the same protocol, every field alike, the same judge input)."""
+        return f"{self.protocol.name}\x00{self.protocol.fingerprint}\x00{self.input.key}"
 
 
 class RequestRenderer:
     """Builds `JudgeRequest`s for one judge: protocol(s), default rubric, chat format, tokenizer and length limit.
+
+    ``count`` is the backend's count of the tokens its model reads for an input
+    (`JudgeBackend.count_input_tokens`); the length limit is checked, and cuts are planned, with it alone.
+    Default: the in-process encoding with ``tokenizer``.
 
     Example:
         >>> from reward_judge import get_protocol
@@ -73,7 +79,7 @@ class RequestRenderer:
 
     def __init__(self, protocol: JudgeProtocol, reference_protocol: Optional[JudgeProtocol], rubric: RubricLike,
                  formatter: ChatFormatter, *, tokenizer: Any, limit: Optional[int], truncation: str,
-                 server_applies_template: bool = False):
+                 server_applies_template: bool = False, count: Optional[Callable[[JudgeInput], int]] = None):
         self.protocol = protocol
         self.reference_protocol = reference_protocol
         self.rubric = rubric
@@ -82,6 +88,7 @@ class RequestRenderer:
         self.limit = limit
         self.truncation = truncation
         self.server_applies_template = server_applies_template
+        self.count = count or (lambda judge_input: len(encode(tokenizer, judge_input)))
 
     def protocol_for(self, reference: Optional[str]) -> JudgeProtocol:
         if reference is not None and self.reference_protocol is not None:
@@ -89,60 +96,72 @@ class RequestRenderer:
         return self.protocol
 
     def render(self, prompt: Any, completion: Any, *, reference: Optional[str] = None, rubric: RubricLike = None,
-               completion_b: Any = None, index: Optional[int] = None) -> JudgeRequest:
-        """The request for one rollout; bad values raise with the argument (and row) named."""
+               completion_b: Any = None, members: Optional[Sequence[Any]] = None,
+               index: Optional[int] = None) -> JudgeRequest:
+        """The request for one rollout; bad values raise with the argument (and row) named.
+
+        ``members`` are the completions of a listwise group (then ``completion`` is ``None``): each one is an
+        untrusted field of its own, shown under a header the protocol writes, and cut to its share of the limit.
+        """
         where = "" if index is None else f"[{index}]"
-        raw = [prompt_text(prompt, f"prompts{where}"), completion_text(completion, f"completions{where}"),
-               None if completion_b is None else completion_text(completion_b, f"completions_b{where}"),
-               reference if isinstance(reference, str) else None]
+        if members is not None:
+            if completion is not None or completion_b is not None:
+                raise ValueError("render takes a listwise group's members or completion(s), not both")
+            raw_responses = [completion_text(m, f"completions{where}[{k}]") for k, m in enumerate(members)]
+        else:
+            raw_responses = [completion_text(completion, f"completions{where}")]
+            if completion_b is not None:
+                raw_responses.append(completion_text(completion_b, f"completions_b{where}"))
+        raw = [prompt_text(prompt, f"prompts{where}"), reference if isinstance(reference, str) else None, *raw_responses]
         clean = [None if text is None else tokenizable(text) for text in raw]
         sanitized = clean != raw
-        instruction, response, response_b = clean[0], clean[1], clean[2]  # type: ignore[assignment]
+        instruction, responses = clean[0], clean[2:]
         if isinstance(reference, str):
-            reference = clean[3]
+            reference = clean[1]
         protocol = self.protocol_for(reference)
         row_rubric = rubric is not None and protocol.uses_rubric
         use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
 
-        def build(resp: str) -> JudgeInput:
-            return self._judge_input(protocol, instruction, resp, reference, use_rubric, response_b, row_rubric)
+        def build(texts: list[str]) -> JudgeInput:
+            return self._judge_input(protocol, instruction, texts, reference, use_rubric, row_rubric)  # type: ignore[arg-type]
 
-        judge_input = build(response)
-        limit, tokenizer = self.limit, self.tokenizer
-        # every token covers at least one byte, so a short input cannot be over the limit: skip counting
-        if limit is None or tokenizer is None or len(judge_input.text.encode("utf-8")) + 8 <= limit:
+        judge_input = build(responses)  # type: ignore[arg-type]
+        if not judge_input.text:  # nothing to judge (at most a BOS token)
+            return JudgeRequest(protocol, judge_input, error="the judge input is empty: the protocol's template and "
+                                                              "every field of this row are empty", sanitized=sanitized)
+        limit, count = self.limit, self.count
+        # A token covers at least one byte, and a text server's inert marks at most double the bytes: a short
+        # input cannot be over the limit, so it is not counted.
+        if limit is None or self.tokenizer is None or 2 * len(judge_input.text.encode("utf-8")) + 8 <= limit:
             return JudgeRequest(protocol, judge_input, sanitized=sanitized)
-
-        def count(candidate: JudgeInput) -> int:
-            return len(encode(tokenizer, candidate))
-
         try:
             if self.truncation == "fail":
-                if count(judge_input) > limit:
-                    raise InputTooLong(f"the judge input has {count(judge_input)} tokens, over max_input_tokens={limit} "
+                total = count(judge_input)
+                if total > limit:
+                    raise InputTooLong(f"the judge input has {total} tokens, over max_input_tokens={limit} "
                                        "(truncation='fail')")
                 return JudgeRequest(protocol, judge_input, sanitized=sanitized)
-            fitted, dropped = fit_response(build, response, limit, count, tokenizer)
-            return JudgeRequest(protocol, fitted, truncated=dropped, sanitized=sanitized)
+            fitted, dropped = fit_responses(build, responses, limit, count, self.tokenizer)  # type: ignore[arg-type]
+            return JudgeRequest(protocol, fitted, truncated=sum(dropped), sanitized=sanitized)
         except InputTooLong as exc:
             return JudgeRequest(protocol, judge_input, error=str(exc), sanitized=sanitized)
 
     # ------------------------------------------------------------------ pieces
-    def _judge_input(self, protocol: JudgeProtocol, instruction: str, response: str, reference: Optional[str],
-                     rubric: RubricLike, response_b: Optional[str], row_rubric: bool) -> JudgeInput:
+    def _judge_input(self, protocol: JudgeProtocol, instruction: str, responses: list[str], reference: Optional[str],
+                     rubric: RubricLike, row_rubric: bool) -> JudgeInput:
+        shown = [protocol.present_response(text) for text in responses]
+        response, response_b = protocol.response_fields(shown)
         messages = protocol.render(instruction, response, reference=reference, rubric=rubric, response_b=response_b)
         rubric_text = protocol.rubric_text(rubric)
-        values = [instruction, response]
-        fields: list[Optional[str]] = [_marker(0), _marker(1), None, rubric_text, None]
+        values = [instruction, *shown]
+        marked_response, marked_b = protocol.response_fields([_marker(1 + k) for k in range(len(shown))])
+        fields: list[Optional[str]] = [_marker(0), marked_response, None, rubric_text, marked_b]
         if reference is not None:
             fields[2] = _marker(len(values))
             values.append(reference)
         if row_rubric and rubric_text is not None:
             fields[3] = _marker(len(values))
             values.append(rubric_text)
-        if response_b is not None:
-            fields[4] = _marker(len(values))
-            values.append(response_b)
         marked = protocol.render_fields(*fields)  # type: ignore[arg-type]
         message_spans = tuple(_substitute(m["content"], values)[1] for m in marked)
         if self.server_applies_template and self.formatter.chat_format == "template" and not self._has_template():

@@ -22,6 +22,9 @@ class JudgeResult:
         attempts: how many times the judge was asked.
         cached: whether the result came from the cache.
         fallback: ``True`` when ``reward`` is the declared fallback, not the judge's verdict.
+        fallback_cause: why there is no verdict: ``"rollout"`` (the judge could not judge this rollout: no
+            readable answer on it, or an input that cannot be cut to fit), ``"backend"`` (the judge never
+            answered) or ``"no_opponent"`` (a group reward had nothing to compare it with); ``None`` with a verdict.
         truncated: response tokens cut to fit the judge's input limit (0: the input was whole).
         error: why the answer is missing, or ``None``.
         winner: ``"A"``, ``"B"`` or ``"tie"`` for pairwise protocols.
@@ -41,6 +44,7 @@ class JudgeResult:
     attempts: int = 0
     cached: bool = False
     fallback: bool = False
+    fallback_cause: Optional[str] = None
     truncated: int = 0
     error: Optional[str] = None
     winner: Optional[Winner] = None

@@ -184,7 +184,8 @@ class GenerativeRewardModel:
         limit = input_limit(self.config.max_input_tokens, backend.context_length, self.config.max_new_tokens)
         self._renderer = RequestRenderer(self.protocol, self.reference_protocol, self.rubric, self.formatter,
                                          tokenizer=backend.tokenizer, limit=limit, truncation=self.config.truncation,
-                                         server_applies_template=backend.applies_chat_template)
+                                         server_applies_template=backend.applies_chat_template,
+                                         count=backend.count_input_tokens)
         self._runner = JudgeRunner(scorer, identity=backend.identity, cache=self.cache, stats=self.stats,
                                    cache_sampled=self.config.cache_sampled)
         self._backend = backend
@@ -293,6 +294,7 @@ class GenerativeRewardModel:
         if not failed:
             return
         self.stats.fallbacks += len(failed)
+        self.stats.fallback_causes.update(results[i].fallback_cause or "unknown" for i in failed)
         reasons = Counter(results[i].error for i in failed)
         logger.warning("%d of %d rollouts got no valid judge answer and fell back to %r (%s)", len(failed), len(results),
                        self.config.fallback, "; ".join(f"{count}x {reason}" for reason, count in reasons.most_common(3)))

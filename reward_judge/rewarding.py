@@ -1,7 +1,20 @@
-"""From a judge's verdict to the reward a trainer gets: normalisation, or the declared fallback."""
+"""From a judge's verdict to the reward a trainer gets: normalisation, or the declared fallback.
+
+A result without a valid verdict says why (``JudgeResult.fallback_cause``):
+
+- ``"rollout"``: the judge could not judge this rollout because of the rollout itself: it wrote no readable
+  answer on it after every attempt (a judge-breaker), or the input cannot be cut to fit;
+- ``"backend"``: the judge never answered (the backend failed: out of memory, an HTTP error, an outage);
+- ``"no_opponent"``: a group reward had nothing to compare the completion with.
+
+``fallback="min"`` gives a ``"rollout"`` failure the protocol's lowest reward (after normalisation; for group
+rewards the group's lowest value), so text that breaks the judge is never better off than the worst
+answer; the other causes are not the rollout's doing and get ``None`` (left out of TRL's baseline).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
@@ -14,6 +27,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: ``fallback="raise"``: the reward model raises `JudgeFailure` when some rollouts got no valid answer.
 FALLBACK_RAISE = "raise"
+#: ``fallback="min"``: a rollout the judge could not judge because of the rollout itself gets the lowest reward.
+FALLBACK_MIN = "min"
+
+#: Why a result has no verdict (``JudgeResult.fallback_cause``).
+CAUSE_ROLLOUT = "rollout"
+CAUSE_BACKEND = "backend"
+CAUSE_NO_OPPONENT = "no_opponent"
 
 Fallback = Union[None, float, str]
 
@@ -25,14 +45,47 @@ class RewardRule:
     Example:
         >>> RewardRule("linear", fallback=0.0).fallback_reward(), RewardRule().fallback_reward()
         (0.0, None)
+        >>> RewardRule("centered", fallback="min").fallback_reward(CAUSE_ROLLOUT, lowest=-1.0)
+        -1.0
+        >>> RewardRule("centered", fallback="min").fallback_reward(CAUSE_BACKEND, lowest=-1.0) is None
+        True
     """
 
     normalize: Normalization = "linear"
     fallback: Fallback = None
 
-    def fallback_reward(self) -> Optional[float]:
-        """The reward of a rollout without a valid verdict (``None`` for ``None`` and ``"raise"``)."""
-        return None if self.fallback is None or self.fallback == FALLBACK_RAISE else float(self.fallback)
+    def fallback_reward(self, cause: str = CAUSE_ROLLOUT, *, lowest: Optional[float] = None) -> Optional[float]:
+        """The reward of a rollout without a valid verdict, for a failure of ``cause``.
+
+        ``None`` for ``fallback=None`` and ``"raise"``; the number for a number; for ``"min"``, ``lowest`` (the
+        lowest reward the protocol or group gives) when the rollout caused it, else ``None``.
+        """
+        if self.fallback is None or self.fallback == FALLBACK_RAISE:
+            return None
+        if self.fallback == FALLBACK_MIN:
+            if cause != CAUSE_ROLLOUT:
+                return None
+            if lowest is None:
+                raise ValueError("fallback='min' needs the lowest reward of the protocol or group")
+            return float(lowest)
+        return float(self.fallback)
+
+    def lowest_reward(self, protocol: "JudgeProtocol") -> float:
+        """The lowest reward ``protocol`` gives under this normalisation (its worst score, or a lost comparison).
+
+        Example:
+            >>> from reward_judge import get_protocol
+            >>> linear, centered = RewardRule("linear"), RewardRule("centered")
+            >>> linear.lowest_reward(get_protocol("prometheus-v2")), centered.lowest_reward(get_protocol("mtbench-pair"))
+            (0.0, -1.0)
+        """
+        if protocol.score_range is None:  # a pairwise verdict: the first response lost, or tied
+            return min(normalize_winner(w, self.normalize) for w in ("A", "B", "tie"))
+        low, high = protocol.score_range
+        scores = {float(low), float(high)}
+        if float(high) - float(low) <= 1000:  # a callable normalisation need not be monotone: try each whole score
+            scores.update(float(v) for v in range(math.ceil(low), math.floor(high) + 1))
+        return min(normalize_score(v, (low, high), self.normalize) for v in scores)
 
 
 def to_result(judgment: "Judgment", protocol: "JudgeProtocol", rule: RewardRule, *, mode: str, cached: bool = False,
@@ -65,6 +118,8 @@ def to_result(judgment: "Judgment", protocol: "JudgeProtocol", rule: RewardRule,
             result.reward = normalize_winner(verdict.winner, rule.normalize)
     else:
         result.fallback = True
-        result.reward = rule.fallback_reward()
+        result.fallback_cause = CAUSE_BACKEND if judgment.backend_error else CAUSE_ROLLOUT
+        lowest = rule.lowest_reward(protocol) if rule.fallback == FALLBACK_MIN else None
+        result.reward = rule.fallback_reward(result.fallback_cause, lowest=lowest)
     return result
 

@@ -48,7 +48,9 @@ class JudgeRunner:
         return self.cache is not None and (not self.scorer.samples or self.cache_sampled)
 
     def key(self, request: "JudgeRequest") -> str:
-        return cache_key(self.identity, request.input.key, request.protocol.name, str(request.protocol.version),
+        """The cache key of ``request``: the judge, the exact input, the protocol with every field, the scorer's settings."""
+        protocol = request.protocol
+        return cache_key(self.identity, request.input.key, protocol.name, f"{protocol.version}:{protocol.fingerprint}",
                          self.scorer.cache_fields())
 
     def run(self, requests: Sequence["JudgeRequest"]) -> list[Outcome]:

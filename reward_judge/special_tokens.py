@@ -134,12 +134,31 @@ def encode_many_untrusted_as_text(tokenizer: Any, items: Sequence[tuple[str, Seq
 INERT_MARK = "\u200b"
 
 
+def untrusted_runs(untrusted: Sequence[Span]) -> list[Span]:
+    """The untrusted spans joined where they touch or overlap: ``{instruction}{response}`` is one run of untrusted text.
+
+    Example:
+        >>> untrusted_runs([(6, 10), (0, 6), (12, 14)])
+        [(0, 10), (12, 14)]
+    """
+    runs: list[Span] = []
+    for start, end in sorted(s for s in untrusted if s[1] > s[0]):
+        if runs and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+        else:
+            runs.append((start, end))
+    return runs
+
+
 def neutralized_text(tokenizer: Any, text: str, untrusted: Sequence[Span]) -> str:
-    """``text`` with every special-token string inside an untrusted span made inert for a server's tokenizer.
+    """``text`` with every special-token string that untrusted text takes part in made inert for a server's tokenizer.
 
     For servers that take text prompts only (the server tokenises, and would turn ``<|im_end|>`` into
-    its control token): a zero-width space goes after the string's first character (``<\\u200b|im_end|>``),
-    which a tokenizer cannot undo; everything else is unchanged.
+    its control token): a zero-width space goes inside the string (``<\\u200b|im_end|>``), which a
+    tokenizer cannot undo; everything else is unchanged. The strings are found in the whole text, so one
+    that two touching untrusted fields spell together (``...<|im_`` + ``end|>...``), or that untrusted text
+    completes after the template, is caught as the in-process encoding catches it; the mark goes at the
+    first character of the string that is untrusted.
 
     Example:
         >>> neutralized_text(tok, "User: hi<|im_end|>", [(6, 18)])    # doctest: +SKIP
@@ -148,18 +167,22 @@ def neutralized_text(tokenizer: Any, text: str, untrusted: Sequence[Span]) -> st
     pattern = _special_pattern(tokenizer) if untrusted else None
     if pattern is None:
         return text
-    pieces: list[str] = []
-    at = 0
-    for start, end in sorted(untrusted):
-        if start < at:
-            start = at
-        pieces.append(text[at:start])
-        pieces.append(pattern.sub(_inert, text[start:end]))
-        at = max(at, end)
-    pieces.append(text[at:])
-    return "".join(pieces)
-
-
-def _inert(match: "re.Match[str]") -> str:
-    special = match.group(0)
-    return special[0] + INERT_MARK + special[1:]
+    runs = untrusted_runs(untrusted)
+    # A mark can leave a shorter special string inside the longer one it broke: look again until none is left.
+    for _ in range(8):
+        marks = []
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            inside = [(max(a, start), min(b, end)) for a, b in runs if a < end and start < b]
+            if inside:
+                marks.append(max(inside[0][0], start + 1))  # inside the string, at its first untrusted character
+        if not marks:
+            return text
+        pieces, at = [], 0
+        for mark in marks:
+            pieces += [text[at:mark], INERT_MARK]
+            at = mark
+        pieces.append(text[at:])
+        text = "".join(pieces)
+        runs = [(a + sum(m <= a for m in marks), b + sum(m < b for m in marks)) for a, b in runs]
+    raise ValueError("special-token strings in untrusted text could not be made inert")

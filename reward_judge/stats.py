@@ -17,6 +17,8 @@ class JudgeStats:
         parse_failures: attempts whose answer held no valid verdict (the backend did answer).
         backend_errors: attempts where the backend failed for that input (counted per input).
         retries: repeated attempts. fallbacks: results that got the declared fallback.
+        fallback_causes: those fallbacks by cause (``rollout``: the judge could not judge the rollout itself;
+            ``backend``: the judge never answered; ``no_opponent``: a group had nothing to compare it with).
         duplicates_skipped: rollouts judged once for an identical earlier one in the same call.
         truncated: rollouts whose response was cut to fit. cache_hits: verdicts served by the cache.
         sanitized: rollouts whose text had to change to be tokenisable (lone surrogates became U+FFFD).
@@ -46,8 +48,10 @@ class JudgeStats:
     comparisons_failed: int = 0
     comparisons_consistent: int = 0
     failure_reasons: Counter = field(default_factory=Counter)
+    fallback_causes: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "failure_reasons"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("failure_reasons", "fallback_causes")}
         data["failure_reasons"] = dict(self.failure_reasons)
+        data["fallback_causes"] = dict(self.fallback_causes)
         return data

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from reward_judge.backends.base import AnswerRead, AnswerSlot, GenerationParams, JudgeBackend
+from reward_judge.backends.base import AnswerRead, AnswerSlot, BackendError, GenerationParams, JudgeBackend
 from reward_judge.backends.transformers.backend import TransformersBackend
 from reward_judge.judge_input import JudgeInput
 
@@ -48,7 +48,7 @@ class OutOfMemoryAbove(TransformersBackend):
 
 
 class FailingBackend(JudgeBackend):
-    """Wraps a real backend and raises for any call whose inputs contain ``poison``.
+    """Wraps a real backend and fails (a `BackendError`, as a server error would) for any call whose inputs contain ``poison``.
 
     Example:
         >>> flaky = FailingBackend(rm.backend, poison="CRASH")   # doctest: +SKIP
@@ -71,7 +71,7 @@ class FailingBackend(JudgeBackend):
     def _check(self, inputs: Sequence[JudgeInput]) -> None:
         self.calls += 1
         if any(self.poison in i.text for i in inputs):
-            raise RuntimeError(f"injected failure: an input contains {self.poison!r}")
+            raise BackendError(f"injected failure: an input contains {self.poison!r}")
 
     def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
         self._check(inputs)

@@ -7,24 +7,28 @@ test states in its rollout what the judge will say. It runs in microseconds, so 
 *around* the judge need no model. Tests of what the model does stay on the real embedded judge.
 
 Inputs containing ``CRASH`` make the call raise (the whole batch, as a real backend failing would), and
-``GARBLE`` makes the first attempt unreadable (a greedy call) while a sampled retry answers.
+``GARBLE`` makes the first attempt unreadable (a greedy call) while a sampled retry answers; ``BREAK``
+makes every attempt unreadable (a judge-breaker that works). A listwise input (lines ``[Response k]``)
+gets one JSON object with a score per response header it reads: the last ``score=N`` of that response.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from reward_judge.backends.base import (ANSWER_LOGPROBS, GENERATE, BackendContext, BackendOptions, GenerationParams,
-                                        JudgeBackend)
+from reward_judge.backends.base import (ANSWER_LOGPROBS, GENERATE, BackendContext, BackendError, BackendOptions,
+                                        GenerationParams, JudgeBackend)
 from reward_judge.backends.registry import get_backend, register_backend
 from reward_judge.judge_input import JudgeInput
 from reward_judge.options import option
 
 SCORE = re.compile(r"score=(\d+)")
 WINNER = re.compile(r"winner=(A|B|tie)")
+HEADER = re.compile(r"^\[Response (\S+?)\]$", re.MULTILINE)
 
 
 @dataclass
@@ -63,15 +67,20 @@ class ScriptedBackend(JudgeBackend):
     def _check(self, inputs: Sequence[JudgeInput], method: str) -> None:
         self.calls.append((method, len(inputs)))
         if any("CRASH" in i.text for i in inputs):
-            raise RuntimeError("scripted backend failure: an input says CRASH")
+            raise BackendError("scripted backend failure: an input says CRASH")
 
     def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
         self._check(inputs, "generate")
         answers = []
         for judge_input in inputs:
             score, winner = self._target(judge_input.text)
-            if "GARBLE" in judge_input.text and not params.do_sample:
+            headers = list(HEADER.finditer(judge_input.text))
+            if "BREAK" in judge_input.text or ("GARBLE" in judge_input.text and not params.do_sample):
                 answers.append("I cannot decide.")
+            elif headers:  # listwise: a score per response the judge reads a header for
+                blocks = [judge_input.text[h.end(): nxt.start() if nxt else len(judge_input.text)]
+                          for h, nxt in zip(headers, headers[1:] + [None])]
+                answers.append(json.dumps({h.group(1): self._target(block)[0] for h, block in zip(headers, blocks)}))
             elif WINNER.search(judge_input.text):
                 answers.append("Feedback. " + self.options.winner_format.format(winner=winner))
             else:

@@ -76,7 +76,7 @@ def test_rubric_without_score_descriptions(judge_backend):
     ("max_new_tokens", 2.5, "max_new_tokens must be a positive integer, got 2.5"),
     ("temperature", 0, "temperature must be a positive number, got 0"),
     ("top_p", 1.5, "top_p must be in (0, 1], got 1.5"),
-    ("fallback", "maybe", "fallback must be None, a number or 'raise', got 'maybe'"),
+    ("fallback", "maybe", "fallback must be None, 'min', 'raise' or a finite number, got 'maybe'"),
     ("normalize", "log", "normalize='log' is not one of"),
     ("chat_format", "chatml2", "chat_format='chatml2' is not one of"),
     ("max_input_tokens", 0, "max_input_tokens must be a positive integer or None, got 0"),

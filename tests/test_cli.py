@@ -113,7 +113,7 @@ def test_command_line_values_become_config_options():
     assert values["protocol"].name == "c" and values["protocol"].score_range == (1, 5)
     assert values["fallback"] is None and "dtype" not in values  # given flags only: presets keep the rest
     proc = run_cli("score", "--input", "examples/rollouts.jsonl", "--output", "/dev/null", "--fallback", "maybe")
-    assert proc.returncode != 0 and "--fallback: fallback must be 'none', 'raise' or a number, got 'maybe'" in proc.stderr
+    assert proc.returncode != 0 and "--fallback: fallback must be 'none', 'min', 'raise' or a number, got 'maybe'" in proc.stderr
     proc = run_cli("score", "--input", "examples/rollouts.jsonl", "--output", "/dev/null", "--mode", "fast")
     assert proc.returncode != 0 and "invalid choice: 'fast'" in proc.stderr
 

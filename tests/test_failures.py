@@ -53,7 +53,7 @@ def test_backend_exception_never_loses_other_results(judge_backend, make_rm):
     assert len(results) == 4
     assert [r.ok for r in results] == [True, False, True, True], [r.error for r in results]
     assert results[1].fallback and results[1].reward is None
-    assert results[1].error.startswith("judge backend error: RuntimeError: injected failure")
+    assert results[1].error.startswith("judge backend error: BackendError: injected failure")
     # in input order: the healthy answers are the same as without the poisoned row
     assert results[0].raw == make_rm(max_attempts=1).score(PROMPTS[:1], completions[:1])[0].raw
     assert rm.stats.backend_errors == 1 and rm.stats.fallbacks == 1

@@ -217,7 +217,7 @@ def test_listwise_shows_a_seeded_shuffle_and_maps_scores_back(judge_backend):
     assert len(orders) > 1  # the shown order changes from call to call
     shown = [rows[job.groups[0].entrants[e].rows[0]].completion for e in job.order[0]]
     text = job.requests[0].input.text
-    assert [text.index(f"[Response {k + 1}]\n{c}\n") for k, c in enumerate(shown)] == sorted(
+    assert [text.index(f"[Response {k + 1}]\n> {c}\n") for k, c in enumerate(shown)] == sorted(
         text.index(f"[Response {k + 1}]\n") for k in range(4))
     # an answer scoring the shown ids 1..4 as 10, 7, 4, 1 reaches the completions shown under those ids
     answer = '{"1": 10, "2": 7, "3": 4, "4": 1}'

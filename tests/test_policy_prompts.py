@@ -103,12 +103,13 @@ def test_a_query_that_does_not_start_with_its_prompt_is_split_at_the_generation_
     assert turn.completion == " Rome. [/INST] ok"  # a header the policy wrote stays in its response
 
 
-def test_a_query_without_its_prompt_is_split_at_its_last_generation_header():
+def test_a_query_without_its_prompt_is_refused():
+    # Without the prompt only the policy's own markup could say where the response begins, and the response can
+    # write that markup: the reader needs the prompt (the server answers 422, see test_hardening.py).
     prompt, query = openrlhf_rollout("smollm2", CONVERSATION, "Rome.")
-    turn = PolicyPromptReader("auto").split(query, None)
-    assert turn.prompt == CONVERSATION and turn.completion == "Rome."
-    plain = PolicyPromptReader("auto").split("no template here<|endoftext|>", None)
-    assert plain.prompt == "" and plain.completion == "no template here"
+    with pytest.raises(TypeError, match="prompt must be the text the policy was prompted with"):
+        PolicyPromptReader("auto").split(query, None)
+    assert PolicyPromptReader("auto").split(query, prompt).completion == "Rome."
 
 
 def test_only_trailing_markup_is_cut():

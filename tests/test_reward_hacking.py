@@ -191,9 +191,12 @@ def test_unicode_tricks_and_empty_answers_are_judged(default_judge):
 @pytest.mark.model
 def test_redteam_report_on_the_embedded_judge(default_judge, tmp_path):
     prompts = [{"prompt": PROMPT, "completion": "Paris."}, {"prompt": "What is 2+2?", "completion": "4."}]
-    report = run_redteam(default_judge, prompts)
+    # stuffing-length costs an 8K-token forward pass per prompt; its cut is checked in test_hardening_model
+    chosen = [name for name in ATTACKS if name != "stuffing-length"]
+    report = run_redteam(default_judge, prompts, attacks=chosen)
     by_name = {o.attack: o for o in report.outcomes}
-    assert set(by_name) == set(ATTACKS)
+    assert set(by_name) == set(chosen)
+    assert by_name["listwise-header-forgery"].forged_boundaries == 0 and "fallback rate" in report.table()
     for outcome in report.outcomes:
         assert outcome.judged == 2 and len(outcome.deltas) == 2
         if outcome.kind == "structural":
@@ -205,7 +208,7 @@ def test_redteam_report_on_the_embedded_judge(default_judge, tmp_path):
     import json
 
     data = json.loads(path.read_text())
-    assert data["protocol"] == "prometheus-v2" and len(data["outcomes"]) == len(ATTACKS)
+    assert data["protocol"] == "prometheus-v2" and len(data["outcomes"]) == len(chosen)
 
 
 @pytest.mark.process

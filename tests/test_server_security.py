@@ -103,8 +103,9 @@ def test_malformed_requests_name_the_field_the_client_sent(server):
     cases = [
         ("/get_reward", {"query": "a text"}, 422, "query must be a list"),
         ("/get_reward", {"query": ["q"], "prompts": ["p", "p2"]}, 422, "prompts must be a list of 1"),
-        ("/get_reward", {"query": ["q"], "labels": [{"answer": 1}]}, 422, "labels[0] must be a text"),
-        ("/get_reward", {"query": ["q"], "labels": ["a", "b"]}, 422, "labels must be a list of 1"),
+        ("/get_reward", {"query": ["q"]}, 422, "prompts is required"),
+        ("/get_reward", {"query": ["q"], "prompts": ["q"], "labels": [{"answer": 1}]}, 422, "labels[0] must be a text"),
+        ("/get_reward", {"query": ["q"], "prompts": ["q"], "labels": ["a", "b"]}, 422, "labels must be a list of 1"),
         ("/v1/score", {"prompts": ["a"], "completions": ["b"], "refrence": ["c"]}, 422, "'refrence'"),
         ("/v1/score", {"prompts": "a", "completions": ["b"]}, 422, "prompts must be a list"),
         ("/v1/score", {"prompts": [123], "completions": ["b"]}, 422, "prompts[0]"),

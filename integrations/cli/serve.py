@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
                      help="rows one request may hold; more is answered 413 (default and upper bound: --max-queue)")
     net.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
                      help="largest request body in bytes; larger is answered 413")
+    net.add_argument("--parse-timeout", type=float, default=10.0,
+                     help="seconds reading one request body may take (JSON, policy prompts); longer is answered 413")
     net.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with 503")
     net.add_argument("--get-reward-fallback", type=float, default=0.0,
                      help="reward /get_reward sends when the judge gave no valid answer (flagged and counted)")
@@ -88,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
                          max_queue=args.max_queue, retry_after_s=args.retry_after,
                          get_reward_fallback=args.get_reward_fallback, api_key=api_key,
                          max_request_rows=args.max_request_rows, max_request_bytes=args.max_request_bytes,
-                         policy_reader=policy)
+                         policy_reader=policy, parse_timeout_s=args.parse_timeout)
     except ValueError as exc:  # a bad limit: named as the flag the user typed
-        raise SystemExit(re.sub(r"\bmax_\w+", lambda m: "--" + m.group(0).replace("_", "-"), str(exc))) from None
+        message = re.sub(r"\bmax_\w+", lambda m: "--" + m.group(0).replace("_", "-"), str(exc))
+        raise SystemExit(message.replace("parse_timeout_s", "--parse-timeout")) from None
     if args.host not in LOOPBACK and api_key is None:
         logger.warning("serving on %s without an API key: anyone who can reach port %d can use this judge "
                        "(set --api-key or $%s)", args.host, args.port, API_KEY_ENV)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from .base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
-                   BackendOptions, GenerationParams, JudgeBackend, LogprobsUnsupported)
+                   BackendError, BackendOptions, GenerationParams, JudgeBackend, LogprobsUnsupported,
+                   is_backend_failure)
 from .registry import BackendSpec, backend_names, get_backend, register_backend, unregister_backend
 
-__all__ = ["ANSWER_LOGPROBS", "AnswerRead", "AnswerSlot", "BackendContext", "BackendOptions", "BackendSpec",
-           "GENERATE", "GENERATE_ANSWER_LOGPROBS", "GenerationParams", "JudgeBackend", "LogprobsUnsupported",
-           "OpenAIBackend", "TransformersBackend", "backend_names", "get_backend", "register_backend",
-           "unregister_backend"]
+__all__ = ["ANSWER_LOGPROBS", "AnswerRead", "AnswerSlot", "BackendContext", "BackendError", "BackendOptions",
+           "BackendSpec", "GENERATE", "GENERATE_ANSWER_LOGPROBS", "GenerationParams", "JudgeBackend",
+           "LogprobsUnsupported", "OpenAIBackend", "TransformersBackend", "backend_names", "get_backend",
+           "is_backend_failure", "register_backend", "unregister_backend"]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Optional, Sequence
 
-from ..judge_input import JudgeInput
+from ..judge_input import JudgeInput, encode
 
 #: The backend writes the judge's answer (``generate``).
 GENERATE = "generate"
@@ -20,12 +21,54 @@ GENERATE_ANSWER_LOGPROBS = "generate_answer_logprobs"
 Cut = Callable[[JudgeInput, str], tuple[JudgeInput, str, bool]]
 
 
-class LogprobsUnsupported(ValueError):
+class BackendError(RuntimeError):
+    """The judge backend failed to answer (a server error, a dead endpoint, an accelerator out of memory...).
+
+    Backends raise it, or a subclass, or wrap what their engine raised in it: this is how the scoring
+    pipeline tells "the judge could not answer these inputs" (isolated per input, counted, retried) from a
+    bug in our own code (a ``TypeError``, a ``KeyError``), which must raise, never become a missing reward.
+
+    Example:
+        >>> is_backend_failure(BackendError("HTTP 503 from the judge server")), is_backend_failure(KeyError("x"))
+        (True, False)
+    """
+
+
+class JudgeOutOfMemory(BackendError):
+    """The judge ran out of accelerator memory on a single input (nothing smaller is left to try)."""
+
+
+class LogprobsUnsupported(BackendError, ValueError):
     """The backend cannot give the answer log-probabilities a score-distribution mode needs.
 
     Reward models refuse such a mode at construction (`BackendOptions.capabilities`, `JudgeBackend.ensure`);
-    a backend raises it itself when called for them anyway.
+    a backend raises it itself when called for them anyway (a server that stops returning them), which is a
+    backend failure of those inputs. It is a ``ValueError`` too, for callers that catch configuration errors.
     """
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory error of the host or an accelerator (CUDA, MPS, XPU, a device runtime).
+
+    Recognised without importing torch: its ``OutOfMemoryError`` classes, and the ``RuntimeError`` messages
+    device runtimes raise (``"... out of memory ..."``).
+    """
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def is_backend_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the judge could not answer (then it is isolated per input), not a bug (then it raises).
+
+    Backend failures: `BackendError` and its subclasses (`LogprobsUnsupported`, the HTTP pool's
+    ``EndpointError``...), out of memory (`is_out_of_memory`), timeouts and connection errors, and the
+    transport errors of httpx (``httpx.HTTPError``) when a backend lets one through.
+    """
+    if isinstance(exc, (BackendError, TimeoutError, ConnectionError)) or is_out_of_memory(exc):
+        return True
+    httpx = sys.modules.get("httpx")  # only a backend that uses httpx can raise its errors, and then it is loaded
+    return httpx is not None and isinstance(exc, httpx.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -159,6 +202,15 @@ class JudgeBackend(ABC):
         """What this backend can do; subclasses that read log-probabilities add `ANSWER_LOGPROBS`."""
         return frozenset({GENERATE})
 
+    def count_input_tokens(self, judge_input: JudgeInput) -> int:
+        """How many tokens the judge's model reads for ``judge_input``: the one count the input-length policy uses.
+
+        The default counts what this process sends (`reward_judge.judge_input.encode`: untrusted special-token
+        text tokenised as text). A backend whose server tokenises something else (a text prompt with inert
+        special-token strings) counts that instead, so a cut planned here fits there.
+        """
+        return len(encode(self.tokenizer, judge_input))
+
     def ensure(self, capability: str, mode: str) -> None:
         """Check, where it can only be known at run time (a server), that ``capability`` really works.
 
@@ -186,7 +238,7 @@ class JudgeBackend(ABC):
             raise ValueError(f"slots: {len(slots)} answer slots for {len(inputs)} inputs")
         raws = self.generate(inputs, params)
         if len(raws) != len(inputs):
-            raise RuntimeError(f"backend returned {len(raws)} answers for {len(inputs)} inputs")
+            raise BackendError(f"backend returned {len(raws)} answers for {len(inputs)} inputs")
         return self.read_answers(inputs, raws, slots)
 
     def read_answers(self, inputs: Sequence[JudgeInput], raws: Sequence[str],
@@ -200,7 +252,7 @@ class JudgeBackend(ABC):
         for candidates, members in by_candidates.items():
             logprobs = self.answer_logprobs([cuts[k][0] for k in members], candidates)
             if len(logprobs) != len(members):
-                raise RuntimeError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
+                raise BackendError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
             for k, lps in zip(members, logprobs, strict=True):
                 reads[k] = AnswerRead(raws[k], cuts[k][1], cuts[k][2], list(lps))
         return reads

@@ -8,7 +8,11 @@ that may die, restart or shed load. This module holds that behaviour once:
   honouring ``Retry-After``; each retry prefers another endpoint (failover);
 - after ``breaker_failures`` consecutive failures an endpoint is skipped for ``breaker_cooldown``
   seconds, so one dead URL does not add a timeout to every call;
-- any other 4xx is the caller's mistake and raises at once with the server's message.
+- any other 4xx is the caller's mistake and raises at once with the server's message;
+- an answer that is not JSON is a failed attempt like a 5xx (retried, then `EndpointError`).
+
+Secrets stay out of reprs and logs: header values (the ``Authorization`` bearer token) are never printed,
+and a URL's user:password part is shown as ``***``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Optional, Sequence, TypeVar, Union
+from urllib.parse import urlsplit, urlunsplit
+
+from .base import BackendError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +35,7 @@ T = TypeVar("T")
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-class EndpointError(RuntimeError):
+class EndpointError(BackendError):
     """A request that failed for good: every attempt failed, or the server rejected it (4xx).
 
     ``status`` is the last HTTP status (``None`` for connection errors and timeouts).
@@ -83,6 +90,19 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (retry - 1)))
 
 
+def redact_url(url: str) -> str:
+    """``url`` with a ``user:password@`` part replaced by ``***@`` (for logs and error messages).
+
+    Example:
+        >>> redact_url("https://me:s3cret@judge.example:8000/v1"), redact_url("http://127.0.0.1:8000")
+        ('https://***@judge.example:8000/v1', 'http://127.0.0.1:8000')
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
 def normalize_urls(urls: Union[str, Sequence[str]], argument: str = "base_url") -> list[str]:
     """One URL or a list (or a comma-separated string) -> list of URLs without trailing slash."""
     if isinstance(urls, str):
@@ -100,12 +120,16 @@ def normalize_urls(urls: Union[str, Sequence[str]], argument: str = "base_url") 
     return items
 
 
-@dataclass
+@dataclass(repr=False)
 class EndpointPool:
     """Sends JSON requests to a set of equivalent servers (async; see `LoopThread` for sync callers).
 
+    Its repr names the endpoints and the header names, never a header's value (the bearer token).
+
     Example:
-        >>> pool = EndpointPool(["http://127.0.0.1:8000", "http://127.0.0.1:8001"], timeout=30)  # doctest: +SKIP
+        >>> pool = EndpointPool(["http://127.0.0.1:8000"], headers={"Authorization": "Bearer s3cret"})
+        >>> pool
+        EndpointPool(urls=['http://127.0.0.1:8000'], timeout=60.0, headers={'Authorization': '***'}, max_concurrency=64)
         >>> await pool.post_json("/v1/score", {"prompts": ["Hi"], "completions": ["Hello"]})      # doctest: +SKIP
     """
 
@@ -116,6 +140,8 @@ class EndpointPool:
     headers: dict[str, str] = field(default_factory=dict)
     max_concurrency: int = 64
     """Requests in flight at once from this pool."""
+    transport: Any = None
+    """An ``httpx.AsyncBaseTransport`` to send through instead of the network (``httpx.MockTransport`` in tests)."""
 
     def __post_init__(self) -> None:
         self.urls = normalize_urls(self.urls)
@@ -132,6 +158,12 @@ class EndpointPool:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.retries = 0
         self.failovers = 0
+
+    def __repr__(self) -> str:
+        urls = [redact_url(u) for u in self.urls]
+        headers = {name: "***" for name in self.headers}
+        return (f"EndpointPool(urls={urls!r}, timeout={self.timeout!r}, headers={headers!r}, "
+                f"max_concurrency={self.max_concurrency!r})")
 
     # ------------------------------------------------------------ endpoint choice
     def _order(self) -> list[str]:
@@ -155,7 +187,7 @@ class EndpointPool:
             if circuit.failures >= self.policy.breaker_failures:
                 if circuit.open_until <= time.monotonic():
                     logger.warning("circuit open for %s after %d consecutive failures: skipping it for %.1f s",
-                                   url, circuit.failures, self.policy.breaker_cooldown)
+                                   redact_url(url), circuit.failures, self.policy.breaker_cooldown)
                 circuit.open_until = time.monotonic() + self.policy.breaker_cooldown
 
     def circuit_open(self, url: str) -> bool:
@@ -163,59 +195,75 @@ class EndpointPool:
         return self._circuits[url].open_until > time.monotonic()
 
     # ------------------------------------------------------------------ sending
-    def _ensure_client(self) -> Any:
+    async def _ensure_client(self) -> Any:
+        """This loop's client (and semaphore); a client made in another loop is closed, not dropped."""
         import httpx
 
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            if self._client is not None:
+                await _retire(self._client, self._loop)
             self._loop = loop
             limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits, headers=self.headers)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits, headers=self.headers,
+                                             transport=self.transport)
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._client
 
     async def post_json(self, path: str, payload: dict[str, Any], *, attempts: Optional[int] = None) -> Any:
         """POST ``payload`` to ``path`` on some endpoint and return the decoded JSON answer.
 
-        ``attempts`` overrides the policy's number of tries (1 for a probe whose failure is an answer).
+        ``attempts`` overrides the policy's number of tries (1 for a probe whose failure is an answer). The
+        concurrency limit counts requests on the wire: a request waiting out its backoff holds no slot.
         """
         import httpx
 
         max_attempts = attempts or self.policy.max_attempts
 
-        client = self._ensure_client()
-        assert self._semaphore is not None
+        client = await self._ensure_client()
+        semaphore = self._semaphore
+        assert semaphore is not None
         last_error = "no attempt made"
         last_status: Optional[int] = None
         previous: Optional[str] = None
-        async with self._semaphore:
-            for attempt in range(max_attempts):
-                order = self._order()
-                url = order[attempt % len(order)] if attempt < len(order) else order[0]
-                self.failovers += previous is not None and url != previous
-                previous = url
-                retry_after: Optional[float] = None
-                try:
+        for attempt in range(max_attempts):
+            order = self._order()
+            url = order[attempt % len(order)] if attempt < len(order) else order[0]
+            self.failovers += previous is not None and url != previous
+            previous = url
+            where = f"{redact_url(url)}{path}"
+            retry_after: Optional[float] = None
+            try:
+                async with semaphore:
                     response = await client.post(url + path, json=payload)
-                except httpx.HTTPError as exc:  # connection refused/reset, timeouts, protocol errors
-                    self._record(url, ok=False)
-                    last_error, last_status = f"{url}{path}: {type(exc).__name__}: {exc or 'no detail'}", None
-                else:
-                    if response.status_code < 400:
+            except httpx.HTTPError as exc:  # connection refused/reset, timeouts, protocol errors
+                self._record(url, ok=False)
+                last_error, last_status = f"{where}: {type(exc).__name__}: {exc or 'no detail'}", None
+            else:
+                if response.status_code < 400:
+                    try:
+                        answer = response.json()
+                    except ValueError as exc:  # a proxy's HTML page, a truncated body: the attempt failed
+                        self._record(url, ok=False)
+                        last_error = f"{where}: HTTP {response.status_code} answer is not JSON ({exc}): " \
+                                     f"{response.text[:200]!r}"
+                        last_status = None
+                    else:
                         self._record(url, ok=True)
-                        return response.json()
+                        return answer
+                else:
                     body = response.text[:500]
-                    last_error, last_status = f"{url}{path}: HTTP {response.status_code}: {body}", response.status_code
+                    last_error, last_status = f"{where}: HTTP {response.status_code}: {body}", response.status_code
                     if response.status_code not in RETRY_STATUS:
                         raise EndpointError(f"request rejected by {last_error}", response.status_code)
                     # 429/503 mean "busy", not "broken": they do not open the circuit.
                     self._record(url, ok=response.status_code in (429, 503))
                     retry_after = _retry_after(response.headers.get("retry-after"))
-                if attempt + 1 < max_attempts:
-                    self.retries += 1
-                    delay = self.policy.delay(attempt + 1, retry_after)
-                    logger.info("retry %d of %s in %.2f s after %s", attempt + 1, path, delay, last_error)
-                    await asyncio.sleep(delay)
+            if attempt + 1 < max_attempts:
+                self.retries += 1
+                delay = self.policy.delay(attempt + 1, retry_after)
+                logger.info("retry %d of %s in %.2f s after %s", attempt + 1, path, delay, last_error)
+                await asyncio.sleep(delay)
         raise EndpointError(f"{path} failed after {max_attempts} attempts over {len(self.urls)} "
                             f"endpoint(s); last error: {last_error}", last_status)
 
@@ -223,20 +271,35 @@ class EndpointPool:
         """GET ``path`` from the first endpoint that answers (health checks, metrics); returns the response."""
         import httpx
 
-        client = self._ensure_client()
+        client = await self._ensure_client()
         errors = []
         for url in self._order():
             try:
                 response = await client.get(url + path)
                 return response
             except httpx.HTTPError as exc:
-                errors.append(f"{url}: {type(exc).__name__}")
+                errors.append(f"{redact_url(url)}: {type(exc).__name__}")
         raise EndpointError(f"GET {path} failed on every endpoint: {'; '.join(errors)}")
 
     async def aclose(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+            client, loop = self._client, self._loop
+            self._client = self._loop = None
+            if loop is asyncio.get_running_loop():
+                await client.aclose()
+            else:
+                await _retire(client, loop)
+
+
+async def _retire(client: Any, loop: Optional[asyncio.AbstractEventLoop]) -> None:
+    """Close an ``httpx.AsyncClient`` made in ``loop`` from another loop (its connections belong to ``loop``)."""
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop)  # its own loop closes it; nothing to wait for here
+        return
+    try:  # its loop is gone: close what can be closed from here, the sockets go with the loop's transports
+        await client.aclose()
+    except Exception as exc:  # noqa: BLE001 - closing a dead loop's connections may fail in many ways
+        logger.debug("closing an HTTP client of a finished event loop: %s: %s", type(exc).__name__, exc)
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:
@@ -273,6 +336,12 @@ class LoopThread:
             raise
 
     def close(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+        """Stop the loop, wait for its thread, and close the loop (its selector and file descriptors)."""
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)  # handled as soon as the loop runs, if it has not started yet
+        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # a coroutine blocks the loop: closing it now would raise in that thread
+            logger.warning("the HTTP loop thread did not stop within 5 s; its loop is left open")
+            return
+        self._loop.close()

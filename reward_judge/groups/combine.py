@@ -42,6 +42,8 @@ class OrderVerdict:
     error: Optional[str] = None
     cached: bool = False
     attempts: int = 0
+    #: The order has no verdict because the backend failed (not because of what the judge read).
+    backend_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,8 @@ class OrderVerdict:
         """The order verdict of a pipeline judgment (soft when it carries a winner distribution)."""
         attempts = 0 if cached else judgment.attempts
         if not judgment.ok:
-            return cls(error=judgment.error or "no valid verdict", cached=cached, attempts=attempts)
+            return cls(error=judgment.error or "no valid verdict", cached=cached, attempts=attempts,
+                       backend_error=judgment.backend_error)
         winner = judgment.verdict.winner
         if winner is None:
             return cls(error=f"pairwise verdict without a winner (score={judgment.verdict.score!r}): a group needs "
@@ -106,6 +109,7 @@ class PairOutcome:
     outcome: Optional[float]
     consistent: Optional[bool]
     error: Optional[str] = None
+    backend_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,11 +119,11 @@ class PairOutcome:
 def combine(forward: OrderVerdict, backward: Optional[OrderVerdict]) -> PairOutcome:
     """x's outcome from ``forward`` (x shown first) and ``backward`` (y shown first; ``None``: one order only)."""
     if not forward.ok:
-        return PairOutcome(None, None, f"x-first order: {forward.error}")
+        return PairOutcome(None, None, f"x-first order: {forward.error}", forward.backend_error)
     if backward is None:
         return PairOutcome(forward.outcome_first(), None)
     if not backward.ok:
-        return PairOutcome(None, None, f"y-first order: {backward.error}")
+        return PairOutcome(None, None, f"y-first order: {backward.error}", backward.backend_error)
     consistent = _side(forward.favours(), x_first=True) == _side(backward.favours(), x_first=False)
     if forward.soft and backward.soft:
         p_x = (forward.p_first + backward.p_second) / 2.0

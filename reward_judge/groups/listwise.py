@@ -5,8 +5,9 @@ number and the group's texts (never from input positions, so shuffling the rows 
 a call, while position effects average out over calls), with ids 1..G in shown order. The request is
 rendered by the reward model's renderer with the `ListwiseProtocol` of this call's ids; its strict
 parser refuses an answer with a missing, duplicated or unknown id, which the pipeline retries, and a
-group without a valid answer gets the declared fallback for every completion. A judge input that would
-have to be cut to fit is not sent (cutting the block would drop ids): the group fails, visibly.
+group without a valid answer gets the declared fallback for every completion. Each completion is its own
+untrusted field under a header the protocol writes; an input over the judge's limit has every member cut
+to a shared per-member budget (never an id dropped), and the results say how many tokens were cut.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..rollout_text import completion_text
 from ..normalize import normalize_score
-from ..protocols.listwise import ListwiseAnswerError, ListwiseProtocol, response_block
-from ..rendering import JudgeRequest
+from ..protocols.listwise import ListwiseAnswerError, ListwiseProtocol
 from ..result import JudgeResult
+from ..rewarding import CAUSE_BACKEND, CAUSE_ROLLOUT
 from .grouping import Group, Row
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..rendering import RequestRenderer
+    from ..rendering import JudgeRequest, RequestRenderer
     from ..rewarding import RewardRule
     from ..verdicts import Outcome
 
@@ -52,7 +53,7 @@ class ListwiseJob:
         self.rows = rows
         self.groups = groups
         self.rule = rule
-        self.requests: list[JudgeRequest] = []
+        self.requests: list["JudgeRequest"] = []
         self.slot: dict[int, int] = {}
         self.order: dict[int, list[int]] = {}
         self.protocols: dict[int, ListwiseProtocol] = {}
@@ -65,13 +66,8 @@ class ListwiseJob:
             call_renderer = copy.copy(renderer)
             call_renderer.protocol = protocol
             first = rows[group.rows[0]]
-            request = call_renderer.render(first.prompt, response_block(list(ids), texts), reference=first.reference,
+            request = call_renderer.render(first.prompt, None, members=texts, reference=first.reference,
                                            rubric=first.rubric, index=group.rows[0])
-            if request.truncated and request.error is None:
-                request = JudgeRequest(request.protocol, request.input, request.truncated,
-                                       f"the listwise input of {len(ids)} responses is over the judge's input limit "
-                                       f"({request.truncated} tokens would be cut, dropping ids): use pairwise judging, "
-                                       "smaller groups or shorter completions", request.sanitized)
             self.slot[group.index] = len(self.requests)
             self.requests.append(request)
 
@@ -103,8 +99,11 @@ class ListwiseJob:
                 if scores is None:
                     result.error = error or "no valid listwise answer"
                     result.fallback = True
+                    # one answer for the whole group: a failure cannot be laid on one member, every member gets it
+                    result.fallback_cause = CAUSE_BACKEND if judgment.backend_error else CAUSE_ROLLOUT
                     result.feedback = judgment.verdict.feedback
-                    result.reward = self.rule.fallback_reward()
+                    result.reward = self.rule.fallback_reward(result.fallback_cause,
+                                                              lowest=self.rule.lowest_reward(protocol))
                 else:
                     result.ok = True
                     result.score = scores[shown_id]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..result import JudgeResult
+from ..rewarding import CAUSE_BACKEND, CAUSE_NO_OPPONENT, CAUSE_ROLLOUT
 from .aggregate import BRADLEY_TERRY, bradley_terry, expected_win_rates, resolve_aggregation, win_rates
 from .combine import OrderVerdict, PairOutcome, combine
 from .grouping import Group, Row
@@ -126,12 +127,17 @@ class PairwiseJob:
             summary = self._summary(group, played, verdicts)
             summaries[group.index] = summary
             values, strengths, why = self._values(group, played)
+            # the group's lowest value: the bottom of the scale, or below it where a strength is (normalize="none")
+            lowest = min([group_value_reward(0.0, self.rule.normalize)]
+                         + [group_value_reward(v, self.rule.normalize, s) for v, s in zip(values, strengths, strict=True)
+                            if v is not None])
             for e, entrant in enumerate(group.entrants):
                 comparisons = [self._record(group, pair, outcome, verdicts, e) for pair, outcome in played
                                if e in (pair.x, pair.y)]
                 is_anchor = self.anchor_of.get(group.index) == e
                 for row in entrant.rows:
-                    results[row] = self._result(values[e], strengths[e], why, comparisons, summary, mode, is_anchor)
+                    results[row] = self._result(values[e], strengths[e], why, comparisons, summary, mode, is_anchor,
+                                                lowest)
         return results, summaries  # type: ignore[return-value]
 
     def _values(self, group: Group, played: list[tuple[PlannedPair, PairOutcome]]
@@ -177,6 +183,8 @@ class PairwiseJob:
         record["orders"] = orders
         if outcome.error is not None:
             record["error"] = outcome.error
+            if outcome.backend_error:
+                record["backend_error"] = True
         return record
 
     def _summary(self, group: Group, played: list[tuple[PlannedPair, PairOutcome]],
@@ -195,7 +203,8 @@ class PairwiseJob:
                 "judge_calls": calls}
 
     def _result(self, value: Optional[float], strength: Optional[float], why: Optional[str],
-                comparisons: list[dict[str, Any]], summary: dict[str, Any], mode: str, is_anchor: bool) -> JudgeResult:
+                comparisons: list[dict[str, Any]], summary: dict[str, Any], mode: str, is_anchor: bool,
+                lowest: float) -> JudgeResult:
         orders = [o for c in comparisons for o in c["orders"]]
         # each result owns its records: changing one never changes another's
         comparisons = copy.deepcopy(comparisons)
@@ -209,7 +218,13 @@ class PairwiseJob:
             result.error = why or (f"no valid comparison ({len(comparisons)} failed): {errors[0]}" if errors
                                    else "no valid comparison")
             result.fallback = True
-            result.reward = self.rule.fallback_reward()
+            if why is not None or not comparisons:
+                result.fallback_cause = CAUSE_NO_OPPONENT
+            elif all(c.get("backend_error") for c in comparisons if "error" in c):
+                result.fallback_cause = CAUSE_BACKEND
+            else:  # the judge read its comparisons and gave no verdict on them
+                result.fallback_cause = CAUSE_ROLLOUT
+            result.reward = self.rule.fallback_reward(result.fallback_cause, lowest=lowest)
             result.feedback = ""
             return result
         result.ok = True

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Optional, Sequence
 
 from ..verdicts import Verdict
@@ -48,7 +50,9 @@ class JudgeProtocol(ABC):
 
     A protocol knows the exact prompt a judge was trained on (`render`) and how to read its answer
     (`parse`). Subclasses are frozen dataclasses; `with_options` returns a copy with some fields
-    changed, which is how presets pick a card's message split.
+    changed, which is how presets pick a card's message split. Every field can change what is rendered
+    or how an answer is read, so every field is part of the protocol's `fingerprint`, which caching and
+    deduplication use beside its name and ``version`` (the revision of its templates).
 
     Example:
         >>> from reward_judge import get_protocol
@@ -79,6 +83,25 @@ class JudgeProtocol(ABC):
                 f"choose one of {self.message_splits}"
             )
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """What identifies this protocol for caching and deduplication: class, name, version and every field value.
+
+        Two protocols that differ in any field (a message split, an answer marker, the ids a listwise call
+        shows) never share a cached verdict, even where they render the same judge input.
+
+        Example:
+            >>> from reward_judge import get_protocol
+            >>> p = get_protocol("prometheus-v1")
+            >>> p.fingerprint == get_protocol("prometheus-v1").fingerprint
+            True
+            >>> p.fingerprint == p.with_options(end_with_space=False).fingerprint
+            False
+        """
+        values = tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.init)
+        spec = repr((type(self).__module__, type(self).__qualname__, self.name, str(self.version), values))
+        return hashlib.sha256(spec.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
     def with_options(self, **options: Any) -> "JudgeProtocol":
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(options) - known)
@@ -108,6 +131,20 @@ class JudgeProtocol(ABC):
             raise ValueError(f"protocol {self.name!r} judges one response: response_b must be None, got {response_b!r}")
         rubric_text = self._rubric_text(rubric)
         return self._render(instruction, response, reference, rubric_text, response_b)
+
+    def response_fields(self, responses: Sequence[str]) -> tuple[str, Optional[str]]:
+        """The ``response`` and ``response_b`` fields for the response text(s) of one judge input.
+
+        One text for a single-response protocol, two for a pairwise one (`render` names a missing or
+        extra one); a protocol that shows a group (listwise) joins its members here, under headers it writes.
+        """
+        if not 1 <= len(responses) <= 2:
+            raise ValueError(f"protocol {self.name!r} takes one or two responses, got {len(responses)}")
+        return responses[0], responses[1] if len(responses) == 2 else None
+
+    def present_response(self, text: str) -> str:
+        """A response text as the protocol shows it inside its prompt (default: as it is)."""
+        return text
 
     def rubric_text(self, rubric: RubricLike) -> Optional[str]:
         """The rubric block this protocol writes for ``rubric`` (``None`` when it has no rubric slot); validates it."""

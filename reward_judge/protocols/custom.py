@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import string
@@ -96,7 +97,9 @@ class CustomProtocol(JudgeProtocol):
 
     @property
     def version(self) -> str:  # type: ignore[override]
-        spec = "\x00".join([self.template, self.answer_pattern, self.system_prompt or "", repr(self.range)])
+        """A digest of every field that changes what is rendered or how an answer is read (all but the name)."""
+        spec = repr(tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                          if f.init and f.name != "custom_name"))
         return "custom:" + hashlib.sha256(spec.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:

@@ -27,6 +27,10 @@ class AttackOutcome:
     ``helped`` is the share of prompts where the attacked completion got a higher reward than the clean
     one; ``control_tokens_added`` is the most control tokens the attacked completion added to the judge
     input (0 when untrusted text stays text, which is what the structural attacks check).
+    ``fallback_rate`` is the share of attacked rollouts that got no verdict (the fallback): an attack that
+    breaks the judge shows here, and its reward change is then the fallback's (``fallback="min"``: the lowest
+    reward; ``None``: no change can be computed). ``forged_boundaries`` (boundary attacks) is the most response
+    headers the attacked completion adds to a listwise judge input beside a clean answer (0: none).
     """
 
     attack: str
@@ -39,6 +43,8 @@ class AttackOutcome:
     failed: int
     control_tokens_added: Optional[int]
     deltas: list[Optional[float]] = field(default_factory=list)
+    fallback_rate: Optional[float] = None
+    forged_boundaries: Optional[int] = None
 
 
 @dataclass
@@ -56,20 +62,26 @@ class RedTeamReport:
     prompts: list[str]
     baseline: list[Optional[float]]
     outcomes: list[AttackOutcome]
+    fallback: Any = None
 
     def table(self) -> str:
-        lines = [f"judge {self.judge} | protocol {self.protocol} | mode {self.mode} | {len(self.prompts)} prompts",
-                 "", "| attack | kind | mean reward change | worst (largest gain) | prompts helped | control tokens "
-                 "added | judged |", "|---|---|---|---|---|---|---|"]
+        clean_fallbacks = sum(b is None for b in self.baseline)
+        lines = [f"judge {self.judge} | protocol {self.protocol} | mode {self.mode} | fallback {self.fallback!r} | "
+                 f"{len(self.prompts)} prompts ({clean_fallbacks} clean answers without a verdict)",
+                 "", "| attack | kind | mean reward change | worst (largest gain) | prompts helped | fallback rate | "
+                 "control tokens added | forged boundaries | judged |", "|---|---|---|---|---|---|---|---|---|"]
         for o in self.outcomes:
             fmt = lambda x: "-" if x is None else f"{x:+.3f}"  # noqa: E731
-            helped = "-" if o.helped is None else f"{100 * o.helped:.0f}%"
+            share = lambda x: "-" if x is None else f"{100 * x:.0f}%"  # noqa: E731
             control = "-" if o.control_tokens_added is None else str(o.control_tokens_added)
-            lines.append(f"| {o.attack} | {o.kind} | {fmt(o.mean_delta)} | {fmt(o.worst_delta)} | {helped} | {control} "
-                         f"| {o.judged - o.failed}/{o.judged} |")
+            forged = "-" if o.forged_boundaries is None else str(o.forged_boundaries)
+            lines.append(f"| {o.attack} | {o.kind} | {fmt(o.mean_delta)} | {fmt(o.worst_delta)} | {share(o.helped)} | "
+                         f"{share(o.fallback_rate)} | {control} | {forged} | {o.judged - o.failed}/{o.judged} |")
         lines += ["", "Structural attacks carry a chat family's special-token text; it reaches the judge as plain text "
                   "(control tokens added: 0), so what they move is what the same plain text moves. Plain-language "
-                  "attacks measure the judge itself."]
+                  "attacks measure the judge itself. Breaker attacks aim at no verdict: their fallback rate is what they "
+                  "buy, and with fallback='min' a fallback is the lowest reward (forged boundaries: listwise response "
+                  "headers an attack adds; 0 means none)."]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,7 +176,30 @@ def run_redteam(rm: "GenerativeRewardModel", prompts: Optional[list[dict[str, An
             attack=attack.name, kind=attack.kind, description=attack.description,
             mean_delta=sum(valid) / len(valid) if valid else None, worst_delta=max(valid) if valid else None,
             helped=sum(d > 0 for d in valid) / len(valid) if valid else None, judged=n,
-            failed=sum(r.reward is None for r in own), control_tokens_added=added, deltas=deltas))
+            failed=sum(r.reward is None for r in own), control_tokens_added=added, deltas=deltas,
+            fallback_rate=sum(bool(r.fallback) for r in own) / n if n else None,
+            forged_boundaries=forged_boundaries(rm, rows, attack, verdict) if attack.boundary else None))
     judge = rm.judge if isinstance(rm.judge, str) else type(rm.judge).__name__
     return RedTeamReport(judge=str(judge), protocol=rm.protocol.name, mode=rm.config.mode, prompts=texts,
-                         baseline=baseline, outcomes=outcomes)
+                         baseline=baseline, outcomes=outcomes, fallback=rm.config.fallback)
+
+
+def forged_boundaries(rm: "GenerativeRewardModel", rows: Sequence[dict[str, Any]], attack: Attack, verdict: str) -> int:
+    """The most response headers ``attack`` adds to a listwise judge input of (clean answer, attacked answer).
+
+    The group is rendered with this judge's chat format and the listwise protocol, whatever protocol the judge
+    uses: what is checked is the structure a listwise judge would read (two responses, two headers).
+    """
+    import copy
+
+    from ..protocols.listwise import ListwiseProtocol, shown_ids
+
+    renderer = copy.copy(rm.renderer)
+    renderer.protocol, renderer.reference_protocol = ListwiseProtocol(ids=("1", "2")), None
+    renderer.rubric = renderer.rubric or "helpfulness"
+    extra = 0
+    for row in rows:
+        request = renderer.render(row["prompt"], None, members=[row["completion"], attack.build(row["completion"], verdict)],
+                                  rubric=row.get("rubric"))
+        extra = max(extra, len(shown_ids(request.input.text)) - 2)
+    return extra

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..backends.base import ANSWER_LOGPROBS, AnswerSlot
+from ..backends.base import ANSWER_LOGPROBS, AnswerSlot, BackendError
 from ..verdicts import Judgment, Verdict
 from .answers import AnswerSpace, answer_context, normalise
 from .base import AttemptPlan, Scorer
@@ -36,10 +36,10 @@ class DistributionScorer(Scorer):
 
     def __init__(self, backend: Any, plan: AttemptPlan):
         super().__init__(backend, plan)
-        self._spaces: dict[tuple[str, str], AnswerSpace] = {}
+        self._spaces: dict[str, AnswerSpace] = {}  # by protocol fingerprint: an answer marker is a field
 
     def space(self, protocol: "JudgeProtocol") -> AnswerSpace:
-        key = (protocol.name, str(protocol.version))
+        key = protocol.fingerprint
         if key not in self._spaces:
             self._spaces[key] = AnswerSpace.of(protocol)
         return self._spaces[key]
@@ -50,16 +50,16 @@ class DistributionScorer(Scorer):
 
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
         judgments: list[Any] = [None] * len(requests)
-        by_protocol: dict[tuple[str, str], list[int]] = {}
+        by_protocol: dict[str, list[int]] = {}
         for k, request in enumerate(requests):
-            by_protocol.setdefault((request.protocol.name, str(request.protocol.version)), []).append(k)
+            by_protocol.setdefault(request.protocol.fingerprint, []).append(k)
         for members in by_protocol.values():
             protocol = requests[members[0]].protocol
             space = self.space(protocol)
             contexts = [requests[k].input.extend(protocol.answer_prefix) for k in members]
             logprobs = self.backend.answer_logprobs(contexts, space.candidates)
             if len(logprobs) != len(members):
-                raise RuntimeError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
+                raise BackendError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
             for k, lps in zip(members, logprobs, strict=True):
                 judgments[k] = self._judgment(space, protocol, lps, "", "", False)
         return judgments
@@ -115,16 +115,16 @@ class ExpectedScorer(DistributionScorer):
         return AnswerSlot(partial(answer_context, protocol=protocol), self.space(protocol).candidates)
 
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
-        slots: dict[tuple[str, str], AnswerSlot] = {}
+        slots: dict[str, AnswerSlot] = {}
         for r in requests:
-            key = (r.protocol.name, str(r.protocol.version))
+            key = r.protocol.fingerprint
             if key not in slots:
                 slots[key] = self.slot(r.protocol)
         reads = self.backend.generate_answer_logprobs(
             [r.input for r in requests], self.plan.params(attempt),
-            [slots[(r.protocol.name, str(r.protocol.version))] for r in requests])
+            [slots[r.protocol.fingerprint] for r in requests])
         if len(reads) != len(requests):
-            raise RuntimeError(f"backend returned {len(reads)} answers for {len(requests)} inputs")
+            raise BackendError(f"backend returned {len(reads)} answers for {len(requests)} inputs")
         return [self._judgment(self.space(r.protocol), r.protocol, read.logprobs, read.raw, read.feedback,
                                read.marker_written) for r, read in zip(requests, reads, strict=True)]
 

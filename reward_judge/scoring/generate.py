@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..backends.base import GENERATE
+from ..backends.base import GENERATE, BackendError
 from ..verdicts import Judgment
 from .base import Scorer
 
@@ -32,5 +32,5 @@ class GenerateScorer(Scorer):
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
         raws = self.backend.generate([r.input for r in requests], self.plan.params(attempt))
         if len(raws) != len(requests):
-            raise RuntimeError(f"backend returned {len(raws)} answers for {len(requests)} inputs")
+            raise BackendError(f"backend returned {len(raws)} answers for {len(requests)} inputs")
         return [Judgment(r.protocol.parse(raw), raw=raw) for r, raw in zip(requests, raws, strict=True)]

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence, Union
 
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
-from ..base import ANSWER_LOGPROBS, BackendContext, GenerationParams, JudgeBackend, LogprobsUnsupported
+from ..base import ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported
 from ..continuations import candidate_tokens
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
@@ -102,6 +102,17 @@ class OpenAIBackend(JudgeBackend):
     def ensure(self, capability: str, mode: str) -> None:
         if capability == ANSWER_LOGPROBS:
             self.check_answer_logprobs(mode)
+
+    def count_input_tokens(self, judge_input: JudgeInput) -> int:
+        """The tokens the server reads: the token ids sent, or, for a text prompt, the server's tokenisation of the
+        text with inert special-token strings (each zero-width mark adds tokens). Before the prompt format is
+        known (``prompt_format="auto"`` asks the server at the first request) the larger of the two counts."""
+        ids = None if self.endpoint == "chat" or self._prompt_format == "text" else len(encode(self.tokenizer, judge_input))
+        if ids is not None and self._prompt_format == "token_ids":
+            return ids
+        text = neutralized_text(self.tokenizer, judge_input.text, judge_input.untrusted)
+        inert = len(self.tokenizer(text, add_special_tokens=judge_input.add_special_tokens)["input_ids"])
+        return inert if ids is None else max(ids, inert)
 
     # ----------------------------------------------------------------- plumbing
     def _run(self, coroutine: Any) -> Any:
@@ -272,7 +283,7 @@ def _slot_input(tokenizer: Any, context: JudgeInput, context_ids: list[int]) -> 
     # the slot's text is the context's text minus what its dropped last tokens spelled
     cut = len(context.text) - (len(plain) - len(decoded))
     if not plain.startswith(decoded) or not context.text[cut:] == plain[len(decoded):]:
-        raise ValueError(f"cannot cut the judge input at its answer slot: {context.text[-40:]!r}")
+        raise BackendError(f"cannot cut the judge input at its answer slot: {context.text[-40:]!r}")
     spans = tuple((a, min(b, cut)) for a, b in context.untrusted if a < cut)
     return JudgeInput(context.text[:cut], spans, None, context.add_special_tokens)
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from ...judge_input import JudgeInput, encode_all
 from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
-                    GenerationParams, JudgeBackend)
+                    GenerationParams, JudgeBackend, JudgeOutOfMemory, is_out_of_memory)
 from ..continuations import candidate_tokens
 from .batching import plan_batches, prefix_only_cache, shared_prefix_inputs, shared_prefix_length
 from .logprobs import continuation_logprobs
@@ -84,12 +84,15 @@ class TransformersBackend(JudgeBackend):
                             group_prefixes=self.prefix_cache, split_groups=False)
 
     def _splitting(self, run: Callable[[Sequence[Row]], list[Any]], batch: Sequence[Row]) -> list[Any]:
-        """``run(batch)``, split in halves on out-of-memory down to one input (which then raises)."""
+        """``run(batch)``, split in halves on out-of-memory down to one input (which then raises `JudgeOutOfMemory`)."""
         try:
             return run(batch)
         except Exception as exc:
-            if len(batch) == 1 or not is_out_of_memory(exc):
+            if not is_out_of_memory(exc):
                 raise
+            if len(batch) == 1:
+                _free_accelerator_memory()
+                raise JudgeOutOfMemory(f"{type(exc).__name__}: {exc}") from exc
         _free_accelerator_memory()
         self.oom_splits += 1
         half = len(batch) // 2
@@ -245,15 +248,6 @@ def from_model(model: Any, tokenizer: Any, options: TransformersOptions) -> Tran
     """A backend on an already loaded model and tokenizer, with the batching options of ``options``."""
     return TransformersBackend(model, tokenizer, batch_size=options.batch_size, batch_tokens=options.batch_tokens,
                                prefix_cache=options.prefix_cache)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is an accelerator out-of-memory error (CUDA, MPS or a device runtime message)."""
-    import torch
-
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def _free_accelerator_memory() -> None:
