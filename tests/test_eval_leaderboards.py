@@ -224,3 +224,4 @@ def test_bad_leaderboard_data_names_file_line_and_field(tmp_path):
     with pytest.raises(ValueError, match="Ties item id is 'ref:N' or 'tied:N'"):
         bad = [{"id": "x", "subset": "Ties", "prompt": "p", "chosen": ["a"], "rejected": ["b"]}]
         evaluate("rewardbench-2", write_jsonl(tmp_path / "t.jsonl", bad), scripted_model())
+

@@ -161,7 +161,6 @@ def judge_items(rm: Any, kind: str, items: Sequence[Any], *, runs: int = 1, chun
     return JudgeRun(records, swapped if kind == "pairwise" and pairwise else None, clock.seconds, clock.reasons)
 
 
-
 def _judge_leaderboard(rm: Any, kind: str, items: Sequence[Any], chunk_size: int, progress: Optional[Progress],
                        order: Optional[str]) -> JudgeRun:
     """RewardBench, RewardBench 2, JudgeBench or RM-Bench items, a chunk at a time (progress counts items)."""

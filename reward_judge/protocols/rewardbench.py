@@ -98,7 +98,7 @@ class RewardBenchPair(JudgeProtocol):
     """
 
     name: ClassVar[str] = "rewardbench-pair"
-    description: ClassVar[str] = "RewardBench v1 generative pairwise prompt (MT-Bench pair-v2 without tie), [[A]]/[[B]]"
+    description: ClassVar[str] = "RewardBench v1 generative pairwise prompt (MT-Bench pair-v2 with two verdicts), [[A]]/[[B]]"
     pairwise: ClassVar[bool] = True
     answer_prefix: ClassVar[str] = "[["
 

@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "data" / "redteam_prompts.jsonl"
 
 
-
 @dataclass
 class AttackOutcome:
     """What one attack did over the prompt set (reward deltas against each prompt's clean answer).

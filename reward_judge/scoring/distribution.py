@@ -133,7 +133,7 @@ class ExpectedScorer(DistributionScorer):
         judgments: list[Any] = [None] * len(requests)
         # a judge that thinks first is read at the marker after its thinking (`reward_judge.scoring.thinking`)
         thinkers = [k for k, r in enumerate(requests) if thinks(r.protocol)]
-        plain = [k for k in range(len(requests)) if k not in set(thinkers)]
+        plain = [k for k, r in enumerate(requests) if not thinks(r.protocol)]
         if plain:
             reads = self.backend.generate_answer_logprobs(
                 [requests[k].input for k in plain], params,
@@ -146,9 +146,9 @@ class ExpectedScorer(DistributionScorer):
                                               read.feedback, read.marker_written)
         if thinkers:
             budget = self.plan.think_budget if self.plan.think_budget is not None else params.max_new_tokens
-            reads = budget_forced_read(self.backend, [requests[k] for k in thinkers], params, budget,
-                                  [slots[(requests[k].protocol.name, str(requests[k].protocol.version))]
-                                   for k in thinkers], continue_after_close=self.plan.think_budget is not None)
+            thinker_slots = [slots[(requests[k].protocol.name, str(requests[k].protocol.version))] for k in thinkers]
+            reads = budget_forced_read(self.backend, [requests[k] for k in thinkers], params, budget, thinker_slots,
+                                       continue_after_close=self.plan.think_budget is not None)
             for k, read in zip(thinkers, reads, strict=True):
                 r = requests[k]
                 judgment = self._judgment(self.space(r.protocol), r.protocol, read.logprobs, read.raw, read.feedback,
