@@ -115,6 +115,10 @@ class JudgeConfig:
     top_k: Optional[int] = option(None, "Top-k sampling cut-off (None: off).")
     repetition_penalty: float = option(1.0, "Repetition penalty, 1.0 is off (Prometheus cards use 1.03).")
     seed: int = option(0, "Base seed for sampled judging and seeded orders; retry k uses seed + k.")
+    think_budget: Optional[int] = option(
+        None, "Judges that think first (rm-r1-reasoning, judgelrm): at most this many thinking tokens, then the close "
+        "of thinking and the answer marker are written for the judge (budget forcing); max_new_tokens is then the "
+        "answer's budget. None: no cap. Modes 'generate' and 'expected'.")
 
     # ------------------------------------------------------------- judge model
     tokenizer: Optional[str] = option(None, "Tokenizer id or path when it differs from the judge's.")
@@ -220,7 +224,7 @@ class JudgeConfig:
         """How the scorer asks the judge: this config's decoding, attempts and retry temperature."""
         first = GenerationParams(self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.top_k,
                                  self.repetition_penalty, self.seed)
-        return AttemptPlan(first, self.max_attempts, self.retry_temperature)
+        return AttemptPlan(first, self.max_attempts, self.retry_temperature, self.think_budget)
 
     def reward_rule(self) -> RewardRule:
         """How a verdict becomes a reward: this config's normalisation and fallback."""
@@ -251,6 +255,25 @@ class JudgeConfig:
         check_choice("truncation", self.truncation, TRUNCATION_POLICIES)
         if not isinstance(self.protocol_options, dict):
             raise ValueError(f"protocol_options must be a dict, got {self.protocol_options!r}")
+        self._validate_think_budget()
+
+    def _validate_think_budget(self) -> None:
+        check_positive_int("think_budget", self.think_budget, allow_none=True)
+        if self.think_budget is None:
+            return
+        if self.mode == "direct":
+            raise ValueError(f"think_budget={self.think_budget} needs mode='generate' or 'expected': mode='direct' "
+                             "generates nothing (it closes a thinking judge's thinking at once)")
+        from .protocols import get_protocol
+
+        for name in (self.protocol or "prometheus-v2", self.reference_protocol):
+            if name is None:
+                continue
+            protocol = get_protocol(name) if isinstance(name, str) else name
+            if not getattr(protocol, "thinks", False):
+                raise ValueError(f"think_budget={self.think_budget} applies to judges that think first "
+                                 f"(<think>...</think>: rm-r1-reasoning, judgelrm); protocol {protocol.name!r} "
+                                 "does not think")
 
 
 #: The nested option classes (given flat, routed by `split_options`).

@@ -33,6 +33,8 @@ class Preset:
     options: dict[str, Any] = field(default_factory=dict)
     pairwise_protocol: Optional[str] = None
     note: str = ""
+    #: The judge's answer format, as its card or code shows it (the protocol parses exactly this).
+    answer: str = ""
 
 
 _PROMETHEUS_1_SAMPLING = dict(do_sample=True, temperature=1.0, top_p=0.9, max_new_tokens=256, repetition_penalty=1.03)
@@ -123,6 +125,86 @@ PRESETS: dict[str, Preset] = {
     "prometheus-eval/prometheus-7b-v2.0": _prometheus_v2("prometheus-eval/prometheus-7b-v2.0"),
     "prometheus-eval/prometheus-8x7b-v2.0": _prometheus_v2("prometheus-eval/prometheus-8x7b-v2.0"),
 }
+
+
+# ---------------------------------------------------------------- verifiers, critics, reasoning judges
+_GENRM_SOURCE = "GenRM co-authors' code (nishadsinghi/sc-genrm-scaling README, llmonk/verify)"
+_GENRM_NOTE = ("GenRM-FT prompt as one user turn in the model's chat template; the authors sample verifications at "
+               "temperature 0.7 (max_tokens 2048, 32 per solution) and read P(Yes) at the final verdict, which is "
+               "mode='expected'. mode='direct' is the classic one-forward-pass verifier reward, but these models were "
+               "trained to verify step by step first. The original GenRM paper's template could not be read; this is "
+               "its co-authors' template.")
+
+
+def _genrm(name: str) -> Preset:
+    return Preset(name, _GENRM_SOURCE,
+                  dict(protocol="genrm", chat_format="template", mode="expected", do_sample=True, temperature=0.7,
+                       max_new_tokens=2048),
+                  note=_GENRM_NOTE, answer="Verification: Is the answer correct (Yes/No)? Yes|No")
+
+
+def _skywork(name: str) -> Preset:
+    return Preset(name, "Skywork-Critic card (RewardBench table: HF commit 825f345); decoding as JudgeBench runs it",
+                  dict(protocol="skywork-critic", chat_format="template", do_sample=False, max_new_tokens=2048),
+                  note=("Pairwise only: the card's preference prompt as the only user turn (no system message) in the "
+                        "Llama 3.1 chat template. The card's generate() settings could not be read; JudgeBench decodes "
+                        "it at temperature 0 with max_tokens 2048. The verdict is the first token, so mode='direct' "
+                        "reads it in one forward pass."),
+                  answer="[[A]] or [[B]] (no tie)")
+
+
+def _rm_r1(name: str, reasoning: bool) -> Preset:
+    protocol = "rm-r1-reasoning" if reasoning else "rm-r1"
+    how = ("one user turn; the DeepSeek-R1-Distill chat template opens <think>, the verdict comes after </think> "
+           "(think_budget=N caps the thinking)" if reasoning else
+           "Chain-of-Rubrics system prompt and the pair as the user turn in the Qwen2.5 chat template")
+    return Preset(name, "RM-R1 demo notebook (RM-R1-UIUC/RM-R1 demo/demo.ipynb)",
+                  dict(protocol=protocol, chat_format="template", do_sample=False, max_new_tokens=8192),
+                  note=f"Pairwise only: {how}; greedy, max_new_tokens=8192 as the demo (it suggests no limit for "
+                       "benchmarks).",
+                  answer="<answer>[[A]]</answer> or <answer>[[B]]</answer>")
+
+
+FAMILY_PRESETS: dict[str, Preset] = {
+    "sc-genrm-scaling/llama_3.1_8b_genrm_ft": _genrm("sc-genrm-scaling/llama_3.1_8b_genrm_ft"),
+    "sc-genrm-scaling/qwen_2.5_7b_genrm_ft": _genrm("sc-genrm-scaling/qwen_2.5_7b_genrm_ft"),
+    "TIGER-Lab/general-verifier": Preset(
+        "TIGER-Lab/general-verifier", "TIGER-AI-Lab/General-Reasoner verifier.py",
+        dict(protocol="general-verifier", chat_format="raw", do_sample=False, max_new_tokens=2048),
+        note=("Raw text prompt (it holds 'User: ... Assistant:' itself), greedy with max_tokens 2048 as verifier.py. "
+              "TIGER's own reward also subtracts a length penalty; this reward is the verdict alone."),
+        answer="Final Decision: Yes|No"),
+    "sarosavo/Master-RM": Preset(
+        "sarosavo/Master-RM", "alibaba/ROLL roll/utils/prompt.py (multi-subject RLVR prompt)",
+        dict(protocol="multisub-rm", chat_format="template", do_sample=False, max_new_tokens=16),
+        note=("Master-RM (Zhao et al. 2025, 'One Token to Fool LLM-as-a-Judge'). Only the opening line of its card's "
+              "prompt could be read, and it matches ROLL's multi-subject RLVR prompt used here; check the rest against "
+              "the card before training. The card's chat-template use and decoding could not be read: the template, "
+              "greedy decoding and 16 tokens for a one-word answer are this preset's choice."),
+        answer="YES or NO"),
+    "Skywork/Skywork-Critic-Llama-3.1-8B": _skywork("Skywork/Skywork-Critic-Llama-3.1-8B"),
+    "Skywork/Skywork-Critic-Llama-3.1-70B": _skywork("Skywork/Skywork-Critic-Llama-3.1-70B"),
+    "AtlaAI/Selene-1-Mini-Llama-3.1-8B": Preset(
+        "AtlaAI/Selene-1-Mini-Llama-3.1-8B", "atla-ai/selene-mini prompt templates and HF quickstart cookbook",
+        dict(protocol="selene-absolute", chat_format="template", rubric="helpfulness", do_sample=True,
+             temperature=0.01, max_new_tokens=512),
+        pairwise_protocol="selene-pairwise",
+        note=("Atla's training templates as the only user turn in the Llama 3.1 chat template; the cookbook samples "
+              "at temperature 0.01 with 512 new tokens."),
+        answer="**Reasoning:** <feedback> then **Result:** <1-5> (pairwise: **Result:** A or B)"),
+    **{f"gaotang/RM-R1-Qwen2.5-Instruct-{size}": _rm_r1(f"gaotang/RM-R1-Qwen2.5-Instruct-{size}", False)
+       for size in ("7B", "14B", "32B")},
+    **{f"gaotang/RM-R1-DeepSeek-Distilled-Qwen-{size}": _rm_r1(f"gaotang/RM-R1-DeepSeek-Distilled-Qwen-{size}", True)
+       for size in ("7B", "14B", "32B")},
+    "nuojohnchen/JudgeLRM-7B": Preset(
+        "nuojohnchen/JudgeLRM-7B", "NuoJohnChen/JudgeLRM data preprocessing and reward code",
+        dict(protocol="judgelrm", chat_format="raw", do_sample=False, max_new_tokens=2048),
+        note=("Pairwise only: its raw Qwen ChatML prompt ending in <think> (so chat_format='raw'). JudgeLRM's inference "
+              "decoding could not be found: greedy and 2048 new tokens are this preset's choice; think_budget=N caps "
+              "the thinking."),
+        answer="<think>...</think><answer>s1</answer><answer>s2</answer> (scores 0-10, the higher wins)"),
+}
+PRESETS.update(FAMILY_PRESETS)
 
 _BY_LOWER = {key.lower(): key for key in PRESETS}
 _BY_BASENAME = {key.split("/")[-1].lower(): key for key in PRESETS if "/" in key}

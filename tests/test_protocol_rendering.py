@@ -180,12 +180,16 @@ def test_every_protocol_is_covered_and_named_as_the_contract_says():
     assert list_protocols() == [
         "prometheus-v1", "prometheus-v2", "prometheus-v2-relative", "autoj-single", "autoj-pairwise",
         "autoj-single-zh", "autoj-pairwise-zh", "kobench-single", "kobench-math", "mtbench-single",
-        "mtbench-math", "mtbench-pair", "listwise"]
+        "mtbench-math", "mtbench-pair", "listwise",
+        "genrm", "genrm-prompted", "genrm-reference", "general-verifier", "multisub-rm", "skywork-critic",
+        "selene-absolute", "selene-pairwise", "rm-r1", "rm-r1-reasoning", "judgelrm", "rewardbench-pair",
+        "rewardbench-ratings", "rewardbench-ratings-ties", "rewardbench-four"]
     ranges = {name: get_protocol(name).score_range for name in list_protocols()}
     assert ranges["prometheus-v1"] == (1, 5) and ranges["autoj-single"] == (1, 10)
     assert ranges["kobench-single"] == (0, 10) and ranges["mtbench-single"] == (1, 10)
     assert ranges["mtbench-pair"] is None and ranges["autoj-pairwise"] is None
     assert ranges["listwise"] == (1, 10)  # our group prompt: one score 1-10 per shown id
+    assert ranges["genrm"] == (0, 1) and ranges["selene-absolute"] == (1, 5) and ranges["skywork-critic"] is None
 
 
 def test_seed_001_korean_rubric_renders_as_the_card_writes_it():

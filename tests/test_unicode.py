@@ -56,12 +56,18 @@ def test_parsing_keeps_unicode_feedback(protocol, name):
     # the listwise parser reads against the ids shown in the call
     p = get_protocol(protocol, **({"ids": ("1",)} if protocol == "listwise" else {}))
     answer = {"prometheus-v2-relative": "[RESULT] A", "autoj-pairwise": "So, the final decision is Response 1",
-              "autoj-pairwise-zh": "所以，最终决定是回应1", "mtbench-pair": "[[A]]", "listwise": '{"1": 3}'}.get(protocol)
+              "autoj-pairwise-zh": "所以，最终决定是回应1", "mtbench-pair": "[[A]]", "listwise": '{"1": 3}',
+              "skywork-critic": "[[A]]", "selene-absolute": "**Result:** 3", "selene-pairwise": "**Result:** A",
+              "rm-r1": "<answer>[[A]]</answer>", "rm-r1-reasoning": "</think><answer>[[A]]</answer>",
+              "judgelrm": "</think><answer>3</answer><answer>2</answer>", "rewardbench-pair": "[[A]]",
+              "rewardbench-ratings": "3", "rewardbench-ratings-ties": "3", "rewardbench-four": "[[C]]",
+              "general-verifier": "Final Decision: Yes", "multisub-rm": "YES"}.get(protocol)
     if answer is None:
-        answer = "[RESULT] 3" if protocol.startswith("prometheus") else "Rating: [[3]]"
+        answer = ("[RESULT] 3" if protocol.startswith("prometheus") else
+                  "Verification: Is the answer correct (Yes/No)? Yes" if protocol.startswith("genrm") else "Rating: [[3]]")
     verdict = p.parse(f"{SAMPLES[name]}\n{answer}")
     assert verdict.ok, (protocol, verdict.error)
     if not p.pairwise:
-        assert verdict.score == 3
+        assert verdict.score == (1 if p.score_range == (0, 1) else 3)
     if verdict.feedback:  # the text before the answer comes back whole
         assert SAMPLES[name].split()[0] in verdict.feedback

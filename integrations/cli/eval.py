@@ -4,10 +4,12 @@
     reward-judge eval mt-bench --data mt_bench_eval.json --judge prometheus-eval/prometheus-7b-v2.0 --runs 3
     reward-judge eval autoj-pairwise --data testdata_pairwise.jsonl \\
         --predictions pairwise_example_output.jsonl --predictions-swapped pairwise_exchange_example_output.jsonl
+    reward-judge eval rewardbench --data reward-bench-filtered.jsonl --judge Skywork/Skywork-Critic-Llama-3.1-8B
+    reward-judge eval judgebench --data judgebench_gpt.jsonl --judge prometheus-eval/prometheus-7b-v2.0
 
-On a pairwise benchmark a judge whose preset has a pairwise protocol (Auto-J, Prometheus 2, the embedded
-judge) uses it unless ``--protocol`` says otherwise, keeping the preset's scoring mode unless ``--mode``
-does; a single-response protocol scores each response alone.
+On a pairwise benchmark (also rewardbench, judgebench, rm-bench) a judge whose preset has a pairwise protocol
+(Auto-J, Prometheus 2, Selene, the embedded judge) uses it unless ``--protocol`` says otherwise, keeping the
+preset's scoring mode unless ``--mode`` does; a single-response protocol scores each response alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def register(subparsers: Any) -> None:
     from reward_judge.eval.datasets import BENCHMARKS
 
     parser = subparsers.add_parser(
-        "eval", help="measure a judge against human / GPT-4 labels (Auto-J, MT-Bench, Vicuna, HHH, your data)",
+        "eval", help="measure a judge against labels (Auto-J, MT-Bench, Vicuna, HHH, RewardBench 1/2, JudgeBench, "
+                     "RM-Bench, your data)",
         description="Judge a benchmark with a judge and report the figures its paper prints, or replay saved "
                     "verdicts with --predictions.",
     )
@@ -47,6 +50,9 @@ def register(subparsers: Any) -> None:
                         help="pairwise sets: the verdicts on the pairs with the two responses exchanged")
     parser.add_argument("--label-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="custom-absolute: every label must lie in this range")
+    parser.add_argument("--order", choices=("random", "both", "shown"),
+                        help="rewardbench, rm-bench: 'random' (a seeded draw per item, the default) or 'both' orders; "
+                             "judgebench: 'both' (the default) or 'shown' (one game); the draw uses the judge's --seed")
     parser.add_argument("--chunk-size", type=int, default=32,
                         help="items per judge call; with --cache an interrupted run resumes from the cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -75,6 +81,7 @@ def _pairwise_defaults(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from reward_judge.eval import EvalDataError, evaluate, get_benchmark
+    from reward_judge.eval.datasets import PAIRWISE_KINDS
     from reward_judge.extras import MissingExtra, require_extra
 
     try:
@@ -89,13 +96,13 @@ def run(args: argparse.Namespace) -> int:
     if args.predictions is None:
         if args.predictions_swapped is not None:
             raise SystemExit("--predictions-swapped needs --predictions (the verdicts on the pairs as shown)")
-        reward_model = build_reward_model(args, **(_pairwise_defaults(args) if spec.kind == "pairwise" else {}))
+        reward_model = build_reward_model(args, **(_pairwise_defaults(args) if spec.kind in PAIRWISE_KINDS else {}))
     progress, bar = _progress_bar(args.quiet or args.predictions is not None)
     try:
         report = evaluate(args.benchmark, args.data, reward_model, predictions=args.predictions,
                           predictions_swapped=args.predictions_swapped, limit=args.limit, runs=args.runs,
                           json_out=args.json_out, report_dir=args.report_dir, label_range=args.label_range,
-                          chunk_size=args.chunk_size, progress=progress)
+                          chunk_size=args.chunk_size, progress=progress, order=args.order)
     except (EvalDataError, FileNotFoundError, ValueError) as exc:  # the message names the file, line and field
         raise SystemExit(f"reward-judge eval: {exc}") from None
     finally:

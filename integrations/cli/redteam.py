@@ -11,9 +11,11 @@ from .judge_options import add_judge_options, build_reward_model
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "redteam", help="run the fixed reward-hacking attacks against a judge and report how much each moves its reward")
+        "redteam", help="run the fixed reward-hacking attacks (forged turns, master keys, bias probes) against a "
+                        "judge and report how much each moves its reward")
     parser.add_argument("--prompts", help="JSONL of prompt, completion (a clean answer), optional reference, rubric "
-                                          "(default: the built-in set of 8)")
+                                          "(default: a built-in set of 8; with reference answers for verifiers "
+                                          "that need one)")
     parser.add_argument("--attacks", help="comma-separated attack names (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the attacks and exit")
     parser.add_argument("--json", help="write the full report (per-prompt rewards and deltas) as JSON")
@@ -25,11 +27,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from reward_judge.redteam import ATTACKS, read_prompts, run_redteam
+    from reward_judge.redteam import ATTACKS, PAIRWISE_PROBES, read_prompts, run_redteam
 
     if args.list:
-        for attack in ATTACKS.values():
-            print(f"{attack.name:<24} {attack.kind:<10} {attack.description}")
+        for attack in [*ATTACKS.values(), *PAIRWISE_PROBES.values()]:
+            print(f"{attack.name:<28} {attack.kind:<10} {attack.description}")
         return 0
     try:
         prompts = read_prompts(args.prompts) if args.prompts else None

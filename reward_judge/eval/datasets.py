@@ -10,11 +10,11 @@ line and the field of the first bad record (missing field, wrong type, label out
 | ``hhh-alignment`` | Prometheus ``hhh_alignment_eval.json``: ``source``, ``chosen_instruction``, ``rejected_instruction`` | `PreferenceItem` |
 | ``custom-absolute`` | JSONL: ``prompt``, ``response``, ``label`` (a number), optional ``reference``, ``rubric``, ``group`` | `AbsoluteItem` |
 | ``custom-pairwise`` | JSONL: ``prompt``, ``response_a``, ``response_b``, ``label`` (0/``"A"``, 1/``"B"``, 2/``"tie"``), optional ``reference``, ``rubric``, ``group`` | `PairItem` |
+| ``rewardbench``, ``rewardbench-2``, ``judgebench``, ``rm-bench`` | see `reward_judge.eval.leaderboard_data` | |
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +22,18 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from .autoj_scenarios import AUTOJ_GROUPS, SCENARIO_GROUP
 from .prometheus_prompt import split_prometheus_prompt
+from .judgebench import CATEGORIES
+from .leaderboard_data import read_judgebench, read_rewardbench, read_rewardbench_2, read_rm_bench
+from .rewardbench import RB2_SUBSETS, SUBSET_ORDER
+from .rmbench import DOMAINS
+from .fields import Item, group_field, non_empty, number_field, require, text_field
 from .records import EvalDataError, read_records
 
 RubricValue = Union[str, Mapping[str, Any], None]
-ALL = "all"  # the group of items that name none
 
 
 @dataclass(frozen=True)
-class _Item:
-    """What every benchmark item has: its position, its line in the file, its group and its prompt."""
-
-    index: int
-    line: int
-    group: str
-    prompt: str
-
-
-@dataclass(frozen=True)
-class PairItem(_Item):
+class PairItem(Item):
     """Two responses to one prompt and which one people preferred: 0 the first, 1 the second, 2 a tie."""
 
     response_a: str
@@ -50,7 +44,7 @@ class PairItem(_Item):
 
 
 @dataclass(frozen=True)
-class AbsoluteItem(_Item):
+class AbsoluteItem(Item):
     """One response with a numeric label (for the Prometheus sets, the mean of GPT-4's scores)."""
 
     response: str
@@ -60,7 +54,7 @@ class AbsoluteItem(_Item):
 
 
 @dataclass(frozen=True)
-class PreferenceItem(_Item):
+class PreferenceItem(Item):
     """A chosen and a rejected response to one prompt, each to be scored on its own (HHH-alignment)."""
 
     chosen: str
@@ -69,37 +63,6 @@ class PreferenceItem(_Item):
 
 
 Item = Union[PairItem, AbsoluteItem, PreferenceItem]
-
-
-# ------------------------------------------------------------------ field checks
-def _field(path: Path, line: int, row: dict[str, Any], name: str) -> Any:
-    if name not in row:
-        raise EvalDataError(path, line, name, f"is missing (fields present: {sorted(row)})")
-    return row[name]
-
-
-def _text(path: Path, line: int, row: dict[str, Any], name: str, optional: bool = False) -> Optional[str]:
-    if optional and row.get(name) is None:
-        return None
-    value = _field(path, line, row, name)
-    if not isinstance(value, str):
-        raise EvalDataError(path, line, name, "must be a string", value)
-    return value
-
-
-def _number(path: Path, line: int, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise EvalDataError(path, line, name, "must be a finite number", value)
-    return value
-
-
-def _group(path: Path, line: int, row: dict[str, Any], name: str) -> str:
-    value = row.get(name)
-    if value is None:
-        return ALL
-    if not isinstance(value, str) or not value.strip():
-        raise EvalDataError(path, line, name, "must be a non-empty string", value)
-    return value
 
 
 def _rubric(path: Path, line: int, row: dict[str, Any]) -> RubricValue:
@@ -113,7 +76,7 @@ _PAIR_LABELS: dict[Any, int] = {"A": 0, "B": 1, "tie": 2, "TIE": 2, "Tie": 2}
 
 
 def _pair_label(path: Path, line: int, row: dict[str, Any], names_allowed: bool) -> int:
-    value = _field(path, line, row, "label")
+    value = require(path, line, row, "label")
     if not isinstance(value, bool) and isinstance(value, int) and value in (0, 1, 2):
         return value
     if names_allowed and isinstance(value, str) and value in _PAIR_LABELS:
@@ -122,33 +85,27 @@ def _pair_label(path: Path, line: int, row: dict[str, Any], names_allowed: bool)
     raise EvalDataError(path, line, "label", f"must be {allowed}", value)
 
 
-def _non_empty(path: Path, items: list[Any]) -> list[Any]:
-    if not items:
-        raise EvalDataError(path, None, None, "holds no items")
-    return items
-
-
 # ------------------------------------------------------------------ readers
 def read_autoj_pairwise(path: Union[str, Path]) -> list[PairItem]:
     """Auto-J's pairwise test set (1,392 pairs, 58 scenarios in 8 groups)."""
     path = Path(path)
     items = []
     for line, row in read_records(path):
-        scenario = _text(path, line, row, "scenario")
+        scenario = text_field(path, line, row, "scenario")
         if scenario not in SCENARIO_GROUP:
             raise EvalDataError(path, line, "scenario", "is not one of Auto-J's 58 scenarios", scenario)
         items.append(PairItem(
             index=len(items), line=line, group=SCENARIO_GROUP[scenario],  # type: ignore[index]
-            prompt=_text(path, line, row, "prompt"),  # type: ignore[arg-type]
-            response_a=_text(path, line, row, "response 1"),  # type: ignore[arg-type]
-            response_b=_text(path, line, row, "response 2"),  # type: ignore[arg-type]
+            prompt=text_field(path, line, row, "prompt"),  # type: ignore[arg-type]
+            response_a=text_field(path, line, row, "response 1"),  # type: ignore[arg-type]
+            response_b=text_field(path, line, row, "response 2"),  # type: ignore[arg-type]
             label=_pair_label(path, line, row, names_allowed=False),
         ))
-    return _non_empty(path, items)
+    return non_empty(path, items)
 
 
 def _gpt4_scores(path: Path, line: int, row: dict[str, Any]) -> list[float]:
-    scores = _field(path, line, row, "gpt4_score")
+    scores = require(path, line, row, "gpt4_score")
     if not isinstance(scores, list) or not scores:
         raise EvalDataError(path, line, "gpt4_score", "must be a non-empty list of scores 1-5", scores)
     for score in scores:
@@ -158,7 +115,7 @@ def _gpt4_scores(path: Path, line: int, row: dict[str, Any]) -> list[float]:
 
 
 def _split(path: Path, line: int, row: dict[str, Any], name: str):
-    text = _text(path, line, row, name)
+    text = text_field(path, line, row, name)
     try:
         return split_prometheus_prompt(text)  # type: ignore[arg-type]
     except ValueError as exc:
@@ -172,12 +129,12 @@ def read_prometheus_absolute(path: Union[str, Path]) -> list[AbsoluteItem]:
     for line, row in read_records(path):
         fields = _split(path, line, row, "instruction")
         items.append(AbsoluteItem(
-            index=len(items), line=line, group=_text(path, line, row, "category"),  # type: ignore[arg-type]
+            index=len(items), line=line, group=text_field(path, line, row, "category"),  # type: ignore[arg-type]
             prompt=fields.instruction, response=fields.response,
             label=statistics.mean(_gpt4_scores(path, line, row)),
             reference=fields.reference, rubric=fields.rubric,
         ))
-    return _non_empty(path, items)
+    return non_empty(path, items)
 
 
 def read_hhh_alignment(path: Union[str, Path]) -> list[PreferenceItem]:
@@ -192,10 +149,10 @@ def read_hhh_alignment(path: Union[str, Path]) -> list[PreferenceItem]:
         if rejected.rubric != chosen.rubric:
             raise EvalDataError(path, line, "rejected_instruction", "has another score rubric than chosen_instruction")
         items.append(PreferenceItem(
-            index=len(items), line=line, group=_text(path, line, row, "source"),  # type: ignore[arg-type]
+            index=len(items), line=line, group=text_field(path, line, row, "source"),  # type: ignore[arg-type]
             prompt=chosen.instruction, chosen=chosen.response, rejected=rejected.response, rubric=chosen.rubric,
         ))
-    return _non_empty(path, items)
+    return non_empty(path, items)
 
 
 def read_custom_absolute(path: Union[str, Path], label_range: Optional[Sequence[float]] = None) -> list[AbsoluteItem]:
@@ -206,15 +163,15 @@ def read_custom_absolute(path: Union[str, Path], label_range: Optional[Sequence[
     path = Path(path)
     items = []
     for line, row in read_records(path):
-        label = _number(path, line, "label", _field(path, line, row, "label"))
+        label = number_field(path, line, "label", require(path, line, row, "label"))
         if label_range is not None and not label_range[0] <= label <= label_range[1]:
             raise EvalDataError(path, line, "label", f"is outside label_range {label_range[0]:g}-{label_range[1]:g}", label)
         items.append(AbsoluteItem(
-            index=len(items), line=line, group=_group(path, line, row, "group"),
-            prompt=_text(path, line, row, "prompt"), response=_text(path, line, row, "response"),  # type: ignore[arg-type]
-            label=label, reference=_text(path, line, row, "reference", optional=True), rubric=_rubric(path, line, row),
+            index=len(items), line=line, group=group_field(path, line, row, "group"),
+            prompt=text_field(path, line, row, "prompt"), response=text_field(path, line, row, "response"),  # type: ignore[arg-type]
+            label=label, reference=text_field(path, line, row, "reference", optional=True), rubric=_rubric(path, line, row),
         ))
-    return _non_empty(path, items)
+    return non_empty(path, items)
 
 
 def read_custom_pairwise(path: Union[str, Path]) -> list[PairItem]:
@@ -223,13 +180,13 @@ def read_custom_pairwise(path: Union[str, Path]) -> list[PairItem]:
     items = []
     for line, row in read_records(path):
         items.append(PairItem(
-            index=len(items), line=line, group=_group(path, line, row, "group"),
-            prompt=_text(path, line, row, "prompt"),  # type: ignore[arg-type]
-            response_a=_text(path, line, row, "response_a"), response_b=_text(path, line, row, "response_b"),  # type: ignore[arg-type]
+            index=len(items), line=line, group=group_field(path, line, row, "group"),
+            prompt=text_field(path, line, row, "prompt"),  # type: ignore[arg-type]
+            response_a=text_field(path, line, row, "response_a"), response_b=text_field(path, line, row, "response_b"),  # type: ignore[arg-type]
             label=_pair_label(path, line, row, names_allowed=True),
-            reference=_text(path, line, row, "reference", optional=True), rubric=_rubric(path, line, row),
+            reference=text_field(path, line, row, "reference", optional=True), rubric=_rubric(path, line, row),
         ))
-    return _non_empty(path, items)
+    return non_empty(path, items)
 
 
 # ------------------------------------------------------------------ the registry
@@ -238,7 +195,9 @@ class Benchmark:
     """A benchmark `evaluate` can run: how its file is read and what kind of judgement it asks for.
 
     ``kind`` is ``"pairwise"`` (agreement and consistency, Auto-J's way), ``"absolute"`` (correlations
-    with the labels) or ``"preference"`` (accuracy of scoring chosen above rejected).
+    with the labels), ``"preference"`` (accuracy of scoring chosen above rejected), or the name of a
+    leaderboard benchmark with its own counting (``"rewardbench"``, ``"rewardbench-2"``, ``"judgebench"``,
+    ``"rm-bench"``).
 
     Example:
         >>> get_benchmark("autoj-pairwise").kind
@@ -275,8 +234,23 @@ BENCHMARKS: dict[str, Benchmark] = {
                   keval_metrics=True),
         Benchmark("custom-pairwise", "pairwise", read_custom_pairwise,
                   "your JSONL with preference labels: agreement and consistency"),
+        Benchmark("rewardbench", "rewardbench", read_rewardbench,
+                  "RewardBench v1 (prompt, chosen, rejected, subset, id): per-subset accuracy, the four sections "
+                  "weighted as RewardBench weights them, and their mean", group_order=SUBSET_ORDER),
+        Benchmark("rewardbench-2", "rewardbench-2", read_rewardbench_2,
+                  "RewardBench 2 (1 chosen vs 3 rejected; Ties): best-of-4 or ratings, the Ties score, the mean of "
+                  "the subsets", group_order=RB2_SUBSETS),
+        Benchmark("judgebench", "judgebench", read_judgebench,
+                  "JudgeBench (question, response_A, response_B, label 'A>B'): both orders, its accuracy per "
+                  "category", group_order=tuple(CATEGORIES)),
+        Benchmark("rm-bench", "rm-bench", read_rm_bench,
+                  "RM-Bench (3 chosen x 3 rejected styles): hard, normal and easy accuracy per domain",
+                  group_order=DOMAINS),
     )
 }
+
+#: The benchmarks whose pairs a pairwise judge compares (a judge preset's pairwise protocol is used for them).
+PAIRWISE_KINDS = frozenset({"pairwise", "rewardbench", "judgebench", "rm-bench"})
 
 
 def get_benchmark(name: str) -> Benchmark:

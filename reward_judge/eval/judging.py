@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..result import JudgeResult
+from .leaderboard_judging import ORDERS, check_order, judge_leaderboard, ties_model
 from .predictions import absolute_record, pair_record, preference_record, single_pair_record
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def pairwise_judge(rm: Any) -> bool:
 
 
 def planned_answers(kind: str, n_items: int, runs: int) -> int:
-    """How many judge answers a run asks for (for a progress bar's total)."""
+    """How many judge answers a run asks for (for a progress bar's total; leaderboards count items)."""
+    if kind in ORDERS:
+        return n_items
     if kind == "pairwise":
         return 2 * n_items
     if kind == "preference":
@@ -107,8 +110,13 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def judge_items(rm: Any, kind: str, items: Sequence[Any], *, runs: int = 1, chunk_size: int = 32,
-                progress: Optional[Progress] = None) -> JudgeRun:
-    """Judge ``items`` of a benchmark of ``kind`` with the reward model ``rm``; records in item order."""
+                progress: Optional[Progress] = None, order: Optional[str] = None) -> JudgeRun:
+    """Judge ``items`` of a benchmark of ``kind`` with the reward model ``rm``; records in item order.
+
+    ``order`` applies to the leaderboard benchmarks (`reward_judge.eval.leaderboard_judging.ORDERS`).
+    """
+    if kind in ORDERS:
+        return _judge_leaderboard(rm, kind, items, chunk_size, progress, order)
     pairwise = pairwise_judge(rm)
     if kind != "pairwise" and pairwise:
         raise ValueError(f"this benchmark scores single responses, but the judge's protocol {rm.protocol.name!r} "
@@ -152,3 +160,18 @@ def judge_items(rm: Any, kind: str, items: Sequence[Any], *, runs: int = 1, chun
             raise ValueError(f"unknown benchmark kind {kind!r}")
     return JudgeRun(records, swapped if kind == "pairwise" and pairwise else None, clock.seconds, clock.reasons)
 
+
+def _judge_leaderboard(rm: Any, kind: str, items: Sequence[Any], chunk_size: int, progress: Optional[Progress],
+                       order: Optional[str]) -> JudgeRun:
+    """RewardBench, RewardBench 2, JudgeBench or RM-Bench items, a chunk at a time (progress counts items)."""
+    check_order(kind, order)
+    clock = _Clock(len(items), None)
+    ties_rm = ties_model(rm) if kind == "rewardbench-2" and any(getattr(i, "ties", False) for i in items) else None
+    if progress is not None:
+        progress(0, len(items))
+    records: list[dict[str, Any]] = []
+    for chunk in _chunks(items, chunk_size):
+        records += judge_leaderboard(kind, rm, clock.score, chunk, order, ties_rm)
+        if progress is not None:
+            progress(len(records), len(items))
+    return JudgeRun(records, None, clock.seconds, clock.reasons)

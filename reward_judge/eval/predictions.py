@@ -15,6 +15,8 @@ read from a file, so replaying a run's files gives exactly that run's figures.
 Optional fields written by a judged run: ``confidence`` (the probability the judge gave its verdict, in
 the score-distribution modes), ``predicted`` (the most probable score), and per answer ``ok``, ``error``,
 ``fallback``, ``cached``, ``attempts``, ``winner``, ``distribution`` and ``raw`` (the judge's output).
+
+RewardBench, RewardBench 2, JudgeBench and RM-Bench lines: `reward_judge.eval.leaderboard_records`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ..result import JudgeResult
+from .leaderboard_records import CHECKS as LEADERBOARD_CHECKS
 from .records import EvalDataError, read_records
 
 WINNER_LABEL = {"A": 0, "B": 1, "tie": 2}
@@ -145,7 +148,8 @@ def read_predictions(path: Union[str, Path], kind: str, n_data: int, selected: S
         wanted = f"{n_data}" if len(selected) == n_data else f"{n_data} (or the {len(selected)} selected)"
         raise EvalDataError(path, rows[-1][0], None, f"the file holds {len(rows)} predictions (its last at this line) "
                             f"but the data has {wanted} items; lines without 'index' must follow the data one to one")
-    check = {"pairwise": _check_pair, "absolute": _check_absolute, "preference": _check_preference}[kind]
+    check = {"pairwise": _check_pair, "absolute": _check_absolute, "preference": _check_preference,
+             **LEADERBOARD_CHECKS}[kind]
     return [check(path, line, row) for line, row in chosen]
 
 

@@ -27,7 +27,7 @@ def _plots(report: EvalReport, directory: Path) -> dict[str, Path]:
     elif report.kind == "absolute":
         made["scores"] = score_vs_label(details["labels"], details["judge"], directory / "scores.png",
                                               f"{title}: judge score vs label")
-    else:
+    elif report.kind == "preference":
         made["scores"] = chosen_vs_rejected(details["chosen"], details["rejected"], details["outcomes"],
                                                   directory / "scores.png", f"{title}: chosen vs rejected")
     if report.calibration and report.calibration["bins"]:

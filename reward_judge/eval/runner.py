@@ -8,6 +8,8 @@ from typing import Any, Optional, Sequence, Union
 
 from .datasets import get_benchmark
 from .judging import Progress, judge_items
+from .leaderboard_judging import check_order
+from .leaderboard_scoring import LEADERBOARDS, score_leaderboard
 from .predictions import read_predictions, write_predictions
 from .report import write_report
 from .scoring import score_records
@@ -67,12 +69,14 @@ def evaluate(
     label_range: Optional[Sequence[float]] = None,
     chunk_size: int = 32,
     progress: Optional[Progress] = None,
+    order: Optional[str] = None,
 ) -> EvalReport:
     """Evaluate a judge on a benchmark: judge it with ``reward_model``, or replay ``predictions``.
 
     Args:
-        benchmark: ``autoj-pairwise``, ``mt-bench``, ``vicuna``, ``hhh-alignment``, ``custom-absolute`` or
-            ``custom-pairwise`` (see `reward_judge.eval.datasets`).
+        benchmark: ``autoj-pairwise``, ``mt-bench``, ``vicuna``, ``hhh-alignment``, ``custom-absolute``,
+            ``custom-pairwise``, ``rewardbench``, ``rewardbench-2``, ``judgebench`` or ``rm-bench`` (see
+            `reward_judge.eval.datasets`).
         data: the benchmark file.
         reward_model: a `GenerativeRewardModel`; it judges through ``score`` (batching, cache, retries,
             every backend and mode). A pairwise protocol judges pairwise sets in both orders; a
@@ -88,6 +92,9 @@ def evaluate(
         label_range: ``(low, high)`` every label of ``custom-absolute`` must lie in.
         chunk_size: items per ``score`` call; a run interrupted between chunks resumes from the cache.
         progress: called as ``progress(answers_done, answers_planned)`` after each ``score`` call.
+        order: how the leaderboard benchmarks show a pair: ``"random"`` (a draw per item from the judge's
+            ``seed``; RewardBench's way, the default there and on RM-Bench) or ``"both"`` (both orders;
+            JudgeBench's default), or ``"shown"`` (JudgeBench's single game).
 
     Example:
         >>> from reward_judge import GenerativeRewardModel                                  # doctest: +SKIP
@@ -108,6 +115,16 @@ def evaluate(
     _positive("chunk_size", chunk_size)
     if predictions is not None and runs != 1:
         raise ValueError(f"runs={runs} applies when judging; replayed predictions bring their own runs ('scores' lists)")
+    leaderboard = spec.kind in LEADERBOARDS
+    if leaderboard and runs != 1:
+        raise ValueError(f"runs={runs} does not apply to {benchmark!r}: its authors judge each item once")
+    if leaderboard and predictions_swapped is not None:
+        raise ValueError(f"predictions_swapped= does not apply to {benchmark!r}: its predictions hold both orders")
+    if order is not None and not leaderboard:
+        raise ValueError(f"order={order!r} applies to rewardbench, rewardbench-2, judgebench and rm-bench, "
+                         f"not to {benchmark!r}")
+    if order is not None:
+        check_order(benchmark, order)
     every = spec.read(data, label_range)
     selected = spread_selection(len(every), limit)
     items = [every[k] for k in selected]
@@ -119,14 +136,16 @@ def evaluate(
         judge = describe_judge(reward_model)
         judge_range = getattr(reward_model.protocol, "score_range", None)
         logger.info("judging %d items of %s with %s", len(items), benchmark, judge["name"])
-        run = judge_items(reward_model, spec.kind, items, runs=runs, chunk_size=chunk_size, progress=progress)
+        run = judge_items(reward_model, spec.kind, items, runs=runs, chunk_size=chunk_size, progress=progress,
+                          order=order)
         records, swapped, seconds = run.records, run.swapped, run.seconds
         reasons = dict(run.failure_reasons.most_common(5))
     else:
         records = read_predictions(predictions, spec.kind, len(every), selected)  # type: ignore[arg-type]
         swapped = (read_predictions(predictions_swapped, "pairwise", len(every), selected)
                    if predictions_swapped is not None else None)
-    figures = score_records(spec, items, records, swapped, judge_range)
+    figures = (score_leaderboard(benchmark, items, records) if leaderboard
+               else score_records(spec, items, records, swapped, judge_range))
     if reward_model is not None and getattr(reward_model.protocol, "uses_rubric", False) \
             and any(getattr(item, "rubric", None) is not None for item in items):
         figures.notes.append("The judge read each item's own score rubric from the data; its default rubric served "

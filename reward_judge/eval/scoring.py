@@ -34,6 +34,8 @@ def _answer(valid: bool, info: Optional[dict[str, Any]]) -> dict[str, Any]:
 
 def _answers(kind: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     """Every judge answer behind one record, with what the record says about how it was obtained."""
+    if kind not in ("pairwise", "absolute", "preference"):  # the leaderboards list every answer of an item
+        return [_answer(bool(a.get("ok")), a) for a in record.get("answers") or []]
     if kind == "pairwise":
         if "score_a" in record:  # a single-response judge scored each response
             return [_answer(record["score_a"] is not None, record.get("a")),

@@ -13,7 +13,14 @@ HEADLINE = {
     "pairwise": ("agreement", "consistency"),
     "absolute": ("pearson", "spearman", "kendall"),
     "preference": ("accuracy",),
+    "rewardbench": ("accuracy",),
+    "rewardbench-2": ("accuracy",),
+    "judgebench": ("accuracy",),
+    "rm-bench": ("hard", "normal", "easy", "accuracy"),
 }
+#: What the Overall row of each leaderboard benchmark holds.
+OVERALL_NAME = {"rewardbench": "Score (mean of the 4 sections)", "rewardbench-2": "Score (mean of the subsets)",
+                "judgebench": "Overall", "rm-bench": "Overall (means over the domains)"}
 KEVAL = ("diff_score", "accuracy", "wrong")
 
 
@@ -25,7 +32,9 @@ class EvalReport:
     "groups": {group: {metric: value}}, "judging": {coverage, parse_failure_rate, fallbacks, judge_seconds,
     ...}, ...}``. For ``autoj-pairwise`` the metrics are ``agreement`` and ``consistency`` in percent,
     rounded to two decimals as Auto-J prints them; for the absolute sets ``pearson``, ``spearman`` and
-    ``kendall``; for ``hhh-alignment`` ``accuracy`` in percent.
+    ``kendall``; for ``hhh-alignment`` ``accuracy`` in percent. The leaderboard benchmarks report
+    ``accuracy`` in percent per subset (RewardBench, RewardBench 2), category (JudgeBench) or domain
+    (RM-Bench, with ``hard``, ``normal``, ``easy``); RewardBench's ``overall`` also has its ``sections``.
 
     Example:
         >>> from reward_judge.eval import evaluate                                                # doctest: +SKIP
@@ -83,7 +92,10 @@ class EvalReport:
         rows = [["group", *names, "n"]]
         for group, values in self.groups.items():
             rows.append([group, *(format_value(name, values.get(name)) for name in names), str(values.get("n", ""))])
-        rows.append(["Overall", *(format_value(name, self.overall.get(name)) for name in names), str(self.overall.get("n", ""))])
+        for section, value in (self.overall.get("sections") or {}).items():  # RewardBench's four sections
+            rows.append([f"section: {section}", format_value(names[0], value), ""])
+        rows.append([OVERALL_NAME.get(self.kind, "Overall"), *(format_value(name, self.overall.get(name)) for name in names),
+                     str(self.overall.get("n", ""))])
         return markdown_table(rows)
 
     def judging_table(self) -> str:
@@ -100,7 +112,7 @@ class EvalReport:
         return markdown_table(rows)
 
 
-PERCENT = frozenset({"agreement", "consistency", "accuracy", "diff_score"})
+PERCENT = frozenset({"agreement", "consistency", "accuracy", "diff_score", "hard", "normal", "easy"})
 
 
 def format_value(name: str, value: Any) -> str:

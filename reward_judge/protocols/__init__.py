@@ -10,6 +10,11 @@ from .custom import CustomProtocol
 from .listwise import ListwiseProtocol
 from .mtbench import KoBenchMath, KoBenchSingle, MTBenchMath, MTBenchPair, MTBenchSingle
 from .prometheus import PrometheusV1, PrometheusV2, PrometheusV2Relative
+from .reasoning import JudgeLRM, RMR1, RMR1Reasoning
+from .rewardbench import RewardBenchFour, RewardBenchPair, RewardBenchRatings, RewardBenchRatingsTies
+from .selene import SeleneAbsolute, SelenePairwise
+from .skywork import SkyworkCritic
+from .verifiers import GeneralVerifier, GenRM, GenRMPrompted, GenRMReference, MultiSubRM
 
 _REGISTRY: dict[str, type[JudgeProtocol]] = {
     cls.name: cls
@@ -19,6 +24,11 @@ _REGISTRY: dict[str, type[JudgeProtocol]] = {
         KoBenchSingle, KoBenchMath,
         MTBenchSingle, MTBenchMath, MTBenchPair,
         ListwiseProtocol,
+        GenRM, GenRMPrompted, GenRMReference, GeneralVerifier, MultiSubRM,
+        SkyworkCritic,
+        SeleneAbsolute, SelenePairwise,
+        RMR1, RMR1Reasoning, JudgeLRM,
+        RewardBenchPair, RewardBenchRatings, RewardBenchRatingsTies, RewardBenchFour,
     )
 }
 

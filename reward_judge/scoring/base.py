@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence
 
 from ..backends.base import GENERATE, GenerationParams, JudgeBackend
 from ..verdicts import Judgment
@@ -30,6 +30,8 @@ class AttemptPlan:
     first: GenerationParams = field(default_factory=GenerationParams)
     max_attempts: int = 2
     retry_temperature: float = 0.7
+    #: Tokens a judge that thinks first may think before its answer is forced (`reward_judge.scoring.thinking`).
+    think_budget: Optional[int] = None
 
     def params(self, attempt: int = 0) -> GenerationParams:
         """Decoding settings of attempt ``attempt`` (0-based)."""

@@ -9,6 +9,7 @@ protocols get a distribution over A/B(/tie) and the most probable winner.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -16,6 +17,9 @@ from ..backends.base import ANSWER_LOGPROBS, AnswerSlot, BackendError
 from ..verdicts import Judgment, Verdict
 from .answers import AnswerSpace, answer_context, normalise
 from .base import AttemptPlan, Scorer
+from .thinking import check_backend as check_budget_backend
+from .thinking import direct_prefix, thinks
+from .thinking import read as budget_forced_read
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..protocols import JudgeProtocol
@@ -56,7 +60,7 @@ class DistributionScorer(Scorer):
         for members in by_protocol.values():
             protocol = requests[members[0]].protocol
             space = self.space(protocol)
-            contexts = [requests[k].input.extend(protocol.answer_prefix) for k in members]
+            contexts = [requests[k].input.extend(direct_prefix(protocol)) for k in members]
             logprobs = self.backend.answer_logprobs(contexts, space.candidates)
             if len(logprobs) != len(members):
                 raise BackendError(f"backend returned {len(logprobs)} distributions for {len(members)} inputs")
@@ -110,6 +114,11 @@ class ExpectedScorer(DistributionScorer):
     mode = "expected"
     writes_feedback = True
 
+    def __init__(self, backend: Any, plan: AttemptPlan):
+        super().__init__(backend, plan)
+        if plan.think_budget is not None:
+            check_budget_backend(backend)
+
     def slot(self, protocol: "JudgeProtocol") -> AnswerSlot:
         """Where ``protocol``'s answer is read after the feedback (`answer_context`) and its candidate answers."""
         return AnswerSlot(partial(answer_context, protocol=protocol), self.space(protocol).candidates)
@@ -120,14 +129,34 @@ class ExpectedScorer(DistributionScorer):
             key = r.protocol.fingerprint
             if key not in slots:
                 slots[key] = self.slot(r.protocol)
-        reads = self.backend.generate_answer_logprobs(
-            [r.input for r in requests], self.plan.params(attempt),
-            [slots[r.protocol.fingerprint] for r in requests])
-        if len(reads) != len(requests):
-            raise BackendError(f"backend returned {len(reads)} answers for {len(requests)} inputs")
-        return [self._judgment(self.space(r.protocol), r.protocol, read.logprobs, read.raw, read.feedback,
-                               read.marker_written) for r, read in zip(requests, reads, strict=True)]
+        params = self.plan.params(attempt)
+        judgments: list[Any] = [None] * len(requests)
+        # a judge that thinks first is read at the marker after its thinking (`reward_judge.scoring.thinking`)
+        thinkers = [k for k, r in enumerate(requests) if thinks(r.protocol)]
+        plain = [k for k, r in enumerate(requests) if not thinks(r.protocol)]
+        if plain:
+            reads = self.backend.generate_answer_logprobs(
+                [requests[k].input for k in plain], params,
+                [slots[requests[k].protocol.fingerprint] for k in plain])
+            if len(reads) != len(plain):
+                raise BackendError(f"backend returned {len(reads)} answers for {len(plain)} inputs")
+            for k, read in zip(plain, reads, strict=True):
+                r = requests[k]
+                judgments[k] = self._judgment(self.space(r.protocol), r.protocol, read.logprobs, read.raw,
+                                              read.feedback, read.marker_written)
+        if thinkers:
+            budget = self.plan.think_budget if self.plan.think_budget is not None else params.max_new_tokens
+            thinker_slots = [slots[requests[k].protocol.fingerprint] for k in thinkers]
+            reads = budget_forced_read(self.backend, [requests[k] for k in thinkers], params, budget, thinker_slots,
+                                       continue_after_close=self.plan.think_budget is not None)
+            for k, read in zip(thinkers, reads, strict=True):
+                r = requests[k]
+                judgment = self._judgment(self.space(r.protocol), r.protocol, read.logprobs, read.raw, read.feedback,
+                                          read.marker_written)
+                judgments[k] = dataclasses.replace(judgment, extra={**judgment.extra, **read.extra})
+        return judgments
 
     def cache_fields(self) -> dict[str, Any]:
         fields = self.plan.first.cache_fields()
-        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts}
+        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts,
+                **({"think_budget": self.plan.think_budget} if self.plan.think_budget is not None else {})}

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..backends.base import GENERATE, BackendError
 from ..verdicts import Judgment
-from .base import Scorer
+from .base import AttemptPlan, Scorer
+from .thinking import check_backend as check_budget_backend
+from .thinking import generate as budget_forced_generate
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..rendering import JudgeRequest
@@ -24,12 +26,20 @@ class GenerateScorer(Scorer):
     mode = "generate"
     needs = GENERATE
 
+    def __init__(self, backend: Any, plan: AttemptPlan):
+        super().__init__(backend, plan)
+        if plan.think_budget is not None:
+            check_budget_backend(backend)
+
     def cache_fields(self) -> dict[str, Any]:
         fields = self.plan.first.cache_fields()
         # retries can turn a failure into a verdict, so a verdict depends on how many were allowed
-        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts}
+        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts,
+                **({"think_budget": self.plan.think_budget} if self.plan.think_budget is not None else {})}
 
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
+        if self.plan.think_budget is not None:  # budget forcing (only thinking protocols get a budget)
+            return budget_forced_generate(self.backend, requests, self.plan.params(attempt), self.plan.think_budget)
         raws = self.backend.generate([r.input for r in requests], self.plan.params(attempt))
         if len(raws) != len(requests):
             raise BackendError(f"backend returned {len(raws)} answers for {len(requests)} inputs")
