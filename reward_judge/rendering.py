@@ -11,6 +11,7 @@ untrusted and are tokenised as plain text (`reward_judge.judge_input`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass
@@ -82,6 +83,12 @@ class RequestRenderer:
         self.limit = limit
         self.truncation = truncation
         self.server_applies_template = server_applies_template
+
+    def with_rubric(self, rubric: RubricLike) -> "RequestRenderer":
+        """This renderer with another default rubric: the reward model's own (trusted), not a dataset's."""
+        other = copy.copy(self)
+        other.rubric = rubric
+        return other
 
     def protocol_for(self, reference: Optional[str]) -> JudgeProtocol:
         if reference is not None and self.reference_protocol is not None:

@@ -54,10 +54,13 @@ def test_plan_batches_keeps_the_rubric_variants_of_a_rollout_together():
             assert sum(1 for i in range(len(rows)) if i // 3 in rollouts) == len(batch)  # whole rollouts only
 
 
-def _path_tokens(rows, levels, r):
-    """Row ``r`` as the prefill computes it: the segments on its path up the levels."""
-    pieces, entry = [], r
-    for level in reversed(levels):
+def _path_tokens(rows, plan, r):
+    """Row ``r`` as the prefill computes it: its leaf, then the segments on its path up the levels."""
+    leaves = next(level for level in plan.leaves if r in [row for row, _, _ in level.segments])
+    k = [row for row, _, _ in leaves.segments].index(r)
+    _, start, end = leaves.segments[k]
+    pieces, entry = [rows[r][start:end]], leaves.parents[k]
+    for level in reversed(plan.levels):
         row, start, end = level.segments[entry]
         pieces.append(rows[row][start:end])
         entry = level.parents[entry]
@@ -70,18 +73,32 @@ def _path_tokens(rows, levels, r):
        min_shared=st.integers(1, 20))
 @pytest.mark.unit
 def test_prefix_tree_levels_rebuild_every_row(rows, min_shared):
-    levels = tree_levels(prefix_tree(rows, min_shared=min_shared), len(rows))
-    assert len(levels[-1].segments) == len(rows)
+    plan = tree_levels(prefix_tree(rows, min_shared=min_shared), len(rows))
+    assert sorted(row for level in plan.leaves for row, _, _ in level.segments) == list(range(len(rows)))
     for r in range(len(rows)):
-        assert _path_tokens(rows, levels, r) == rows[r]
-        _, start, end = levels[-1].segments[r]
-        assert end > start  # every row keeps a token of its own: its last position is read
-    for level in levels[:-1]:  # a shared segment is long enough to pay for its own pass, or empty (carried)
+        assert _path_tokens(rows, plan, r) == rows[r]
+    for level in plan.leaves:  # every row keeps a token of its own: its last position is read
+        assert all(end > start for _, start, end in level.segments)
+    for level in plan.levels:  # a shared segment is long enough to pay for its own pass, or empty (carried)
         assert all(end - start >= min_shared or end == start for _, start, end in level.segments)
-    # each shared segment is computed once: no two entries of a level continue the same entry with the same tokens
-    for level in levels:
+        # each shared segment is computed once: no two entries continue the same entry with the same tokens
         keys = [(p, tuple(rows[row][s:e])) for p, (row, s, e) in zip(level.parents, level.segments)]
-        assert len(set(keys)) == len(keys) or level is levels[-1]
+        assert len(set(keys)) == len(keys)
+    assert plan.tokens <= min(plan.padded_tokens, sum(len(r) for r in rows))
+
+
+@pytest.mark.unit
+def test_tree_levels_align_like_segments_and_split_uneven_tails():
+    # two prompts: one prompt's instruction is long enough to be shared, the other's is not; every rollout
+    # has three rubric tails of two lengths
+    system, rubric_tails = [9] * 30, [[100] * 30, [101] * 20, [102] * 20]
+    rows = [system + [1] * 20 + [10 + g] * 40 + tail for g in range(2) for tail in rubric_tails]
+    rows += [system + [2] * 5 + [20 + g] * 40 + tail for g in range(2) for tail in rubric_tails]
+    plan = tree_levels(prefix_tree(rows), len(rows))
+    responses = plan.levels[-1]
+    assert sorted(e - s for _, s, e in responses.segments) == [40, 40, 45, 45]  # all four responses share a pass
+    assert [len(level.segments) for level in plan.leaves] == [4, 8]  # long tails apart from the short ones
+    assert plan.padded_tokens < plan.tokens * 1.1
 
 
 @settings(max_examples=300, deadline=None)

@@ -143,78 +143,163 @@ def _subtree(rows: list[list[int]], members: list[int], start: int, min_shared: 
     return [TreeNode(start, end, tuple(members), tuple(children))]
 
 
+#: What one more forward pass is worth, in padded tokens: the leaf pass is split by length only when that
+#: saves more padding than this per extra pass.
+PASS_COST_TOKENS = 64
+
+
 @dataclass(frozen=True)
 class Level:
     """One forward pass of a tree prefill: per entry, the entry of the level above it continues
-    (``parents``, -1 for none) and its tokens (``segments``: (row, start, end); empty to carry a row through)."""
+    (``parents``, -1 for none) and its tokens (``segments``: (row, start, end); empty to carry a row through).
+    In a leaf pass, each entry is one row (the ``row`` of its segment)."""
 
     parents: tuple[int, ...]
     segments: tuple[tuple[int, int, int], ...]
 
+    @property
+    def width(self) -> int:
+        return max(end - start for _, start, end in self.segments)
 
-def tree_levels(tree: Sequence[TreeNode], n_rows: int) -> list[Level]:
-    """The forward passes that compute ``tree``: internal nodes by depth, then every row's leaf (in row order).
+    @property
+    def padded_tokens(self) -> int:
+        return len(self.segments) * self.width
+
+
+@dataclass(frozen=True)
+class TreePlan:
+    """The passes of a tree prefill: ``levels`` (shared segments, each pass on the cache of the one before),
+    then ``leaves`` (each row's own tail; several passes on the last level's cache when rows' tails differ in
+    length enough that one pass would mostly compute padding)."""
+
+    levels: tuple[Level, ...]
+    leaves: tuple[Level, ...]
+
+    @property
+    def passes(self) -> int:
+        return len(self.levels) + len(self.leaves)
+
+    @property
+    def tokens(self) -> int:
+        return sum(end - start for level in self.levels + self.leaves for _, start, end in level.segments)
+
+    @property
+    def padded_tokens(self) -> int:
+        return sum(level.padded_tokens for level in self.levels + self.leaves)
+
+
+def tree_levels(tree: Sequence[TreeNode], n_rows: int, *, pass_cost: int = PASS_COST_TOKENS) -> TreePlan:
+    """The forward passes that compute ``tree``: shared segments level by level, then every row's leaf.
+
+    A node's level counts from the leaves (its height), so segments of the same kind (the rollouts'
+    responses, the prompts' instructions) share a pass even when the tree is uneven; a row whose parent
+    sits higher is carried down by an empty entry. The leaf pass is cut into passes of similar tail
+    lengths when that saves more than ``pass_cost`` padded tokens per extra pass.
 
     Example:
-        >>> levels = tree_levels(prefix_tree([[1] * 20 + [2], [1] * 20 + [3]]), 2)
-        >>> [level.segments for level in levels]
-        [((0, 0, 20),), ((0, 20, 21), (1, 20, 21))]
+        >>> plan = tree_levels(prefix_tree([[1] * 20 + [2], [1] * 20 + [3]]), 2)
+        >>> [level.segments for level in plan.levels], [level.segments for level in plan.leaves]
+        ([((0, 0, 20),)], [((0, 20, 21), (1, 20, 21))])
     """
-    def deepest(node: TreeNode, d: int) -> int:
-        return max([d + 1] + [deepest(c, d + 1) for c in node.children]) if node.children else d
+    def height(node: TreeNode) -> int:
+        return 1 + max(height(c) for c in node.children) if node.children else 0
 
-    depth = max((deepest(node, 0) for node in tree), default=0)
-    parents: list[list[int]] = [[] for _ in range(depth)]
-    segments: list[list[tuple[int, int, int]]] = [[] for _ in range(depth)]
+    top = max((height(node) for node in tree), default=0)
+    parents: list[list[int]] = [[] for _ in range(top)]
+    segments: list[list[tuple[int, int, int]]] = [[] for _ in range(top)]
     carried: dict[tuple[int, int], int] = {}
     leaves: dict[int, tuple[int, tuple[int, int, int]]] = {}
 
-    def place(node: TreeNode, d: int, parent: int) -> None:
+    def place(node: TreeNode, parent: int, parent_level: int) -> None:
+        level = top - height(node) if node.children else top
+        entry = parent
+        for between in range(parent_level + 1, level):  # carry the prefix down to the node's level
+            key = (between, entry)
+            if key not in carried:
+                carried[key] = len(parents[between])
+                parents[between].append(entry)
+                segments[between].append((node.rows[0], 0, 0))
+            entry = carried[key]
         if not node.children:
-            entry = parent
-            for level in range(d, depth):  # carry the row's prefix down to the leaf level
-                key = (level, entry)
-                if key not in carried:
-                    carried[key] = len(parents[level])
-                    parents[level].append(entry)
-                    segments[level].append((node.rows[0], 0, 0))
-                entry = carried[key]
             leaves[node.rows[0]] = (entry, (node.rows[0], node.start, node.end))
             return
-        index = len(parents[d])
-        parents[d].append(parent)
-        segments[d].append((node.rows[0], node.start, node.end))
+        index = len(parents[level])
+        parents[level].append(entry)
+        segments[level].append((node.rows[0], node.start, node.end))
         for child in node.children:
-            place(child, d + 1, index)
+            place(child, index, level)
 
     for node in tree:
-        place(node, 0, -1)
-    levels = [Level(tuple(p), tuple(s)) for p, s in zip(parents, segments, strict=True)]
-    levels.append(Level(tuple(leaves[r][0] for r in range(n_rows)), tuple(leaves[r][1] for r in range(n_rows))))
-    return levels
+        place(node, -1, -1)
+    levels = tuple(Level(tuple(p), tuple(s)) for p, s in zip(parents, segments, strict=True))
+    groups = _length_groups([leaves[r][1][2] - leaves[r][1][1] for r in range(n_rows)], pass_cost)
+    return TreePlan(levels, tuple(Level(tuple(leaves[r][0] for r in rows), tuple(leaves[r][1] for r in rows))
+                                  for rows in groups))
+
+
+def _length_groups(lengths: Sequence[int], pass_cost: int) -> list[list[int]]:
+    """Rows cut into groups of similar length, minimising padded tokens plus ``pass_cost`` per group.
+
+    Example:
+        >>> _length_groups([150, 120, 150, 118, 121], pass_cost=64)
+        [[0, 2], [1, 3, 4]]
+        >>> _length_groups([150, 148, 149], pass_cost=64)
+        [[0, 1, 2]]
+    """
+    order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
+    n = len(order)
+    # best[i]: the cheapest cost of the first i rows (longest first); a group order[j:i] costs (i - j) x its longest
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        for j in range(i):
+            cost = best[j] + (i - j) * lengths[order[j]] + (pass_cost if j else 0)
+            if cost < best[i]:
+                best[i], cut[i] = cost, j
+    groups: list[list[int]] = []
+    i = n
+    while i > 0:
+        groups.append(sorted(order[cut[i]:i]))
+        i = cut[i]
+    return [g for g in reversed(groups)]
 
 
 @dataclass
 class Prefill:
-    """What `prefill` leaves behind for one batch.
+    """What `prefill` leaves behind for some rows of a batch (one leaf pass).
 
     Attributes:
-        cache: the KV cache of every row (each shared segment repeated for its rows, then the row's tail).
+        cache: the KV cache of these rows (each shared segment repeated for its rows, then the row's tail).
         attention_mask: ``[rows, cached length]``, 0 on the padding between segments.
         lengths: real tokens per row (so the next token's position is ``lengths[i]``).
         last_logits: logits of each row's last real token, ``[rows, vocab]``.
-        shared: how many tokens of the rows were not run for them because a shared segment covered them.
-        tokens_run: real tokens the forward passes ran (each shared segment once, padding not counted).
-        passes: forward passes (levels of the prefix tree).
+        rows: the batch positions of these rows, in the order of the other fields.
     """
 
     cache: Any
     attention_mask: Any
     lengths: list[int]
     last_logits: Any
-    shared: int = 0
-    tokens_run: int = 0
-    passes: int = 1
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TreePrefill:
+    """A batch's `prefill`: its leaf passes' `Prefill` parts (every row in exactly one) and what was run.
+
+    Attributes:
+        parts: one `Prefill` per leaf pass.
+        tokens_run: real tokens the forward passes ran (each shared segment once).
+        padded_tokens: tokens the passes computed, padding included.
+        row_tokens: tokens of the rows themselves (what no sharing would run).
+        passes: forward passes.
+    """
+
+    parts: list[Prefill]
+    tokens_run: int
+    padded_tokens: int
+    row_tokens: int
+    passes: int
 
 
 def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
@@ -253,13 +338,14 @@ def prefix_only_cache(model: Any, prefix: Sequence[int], rows: int) -> Any:
     return cache
 
 
-def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_prefix: bool = True) -> Prefill:
-    """Run a batch of token rows through ``model`` and keep the cache (call under ``torch.inference_mode``).
+def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_prefix: bool = True) -> TreePrefill:
+    """Run a batch of token rows through ``model`` and keep the caches (call under ``torch.inference_mode``).
 
     With ``share_prefix`` the rows are computed as their prefix tree (`prefix_tree`, `tree_levels`): one
     forward pass per level, each entry's segment left-padded behind the cache of the entry above it, with
-    explicit position ids, which is exactly what one row alone would see. Only the last column's logits
-    are computed. Without it, one pass over the left-padded rows.
+    explicit position ids, which is exactly what one row alone would see; then the rows' own tails, in one
+    pass or a few of similar lengths, each on a copy of the rows it continues. Only the last column's
+    logits are computed. Without it, one pass over the left-padded rows.
     """
     import torch
     from transformers import DynamicCache
@@ -267,25 +353,45 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
     device = next(model.parameters()).device
     lists = [list(r) for r in rows]
     tree = prefix_tree(lists) if share_prefix else [TreeNode(0, len(r), (i,)) for i, r in enumerate(lists)]
-    levels = tree_levels(tree, len(lists))
-    cache = DynamicCache(config=model.config)
-    mask: Any = None
-    out: Any = None
-    tokens_run = 0
-    for level in levels:
-        if mask is not None:
-            select = torch.tensor(level.parents, dtype=torch.long, device=device)
-            cache.batch_select_indices(select)
-            mask = mask.index_select(0, select)
+    plan = tree_levels(tree, len(lists))
+
+    def run(level: Level, cache: Any, mask: Any) -> tuple[Any, Any, Any]:
         pieces = [lists[r][start:end] for r, start, end in level.segments]
-        tokens_run += sum(len(p) for p in pieces)
-        width = max(len(p) for p in pieces)
+        width = level.width
         ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in pieces], dtype=torch.long, device=device)
         new = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in pieces], dtype=torch.long, device=device)
         mask = new if mask is None else torch.cat([mask, new], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_kwargs(model, cache),
                     use_cache=True, logits_to_keep=1)
-    lengths = [len(r) for r in lists]
-    return Prefill(cache=cache, attention_mask=mask, lengths=lengths, last_logits=out.logits[:, -1, :],
-                   shared=sum(lengths) - tokens_run, tokens_run=tokens_run, passes=len(levels))
+        return cache, mask, out.logits[:, -1, :]
+
+    def select(cache: Any, mask: Any, parents: Sequence[int], copy: bool) -> tuple[Any, Any]:
+        if mask is None:
+            return DynamicCache(config=model.config), None
+        index = torch.tensor(list(parents), dtype=torch.long, device=device)
+        if copy:  # several leaf passes continue the same cache: each works on its own rows
+            cache = copy_cache(cache)
+        cache.batch_select_indices(index)
+        return cache, mask.index_select(0, index)
+
+    cache, mask = DynamicCache(config=model.config), None
+    for level in plan.levels:
+        cache, mask = select(cache, mask, level.parents, copy=False)
+        cache, mask, _ = run(level, cache, mask)
+    parts = []
+    for k, leaves in enumerate(plan.leaves):
+        leaf_cache, leaf_mask = select(cache, mask, leaves.parents, copy=k < len(plan.leaves) - 1)
+        leaf_cache, leaf_mask, logits = run(leaves, leaf_cache, leaf_mask)
+        members = [r for r, _, _ in leaves.segments]
+        parts.append(Prefill(cache=leaf_cache, attention_mask=leaf_mask, lengths=[len(lists[r]) for r in members],
+                             last_logits=logits, rows=members))
+    return TreePrefill(parts, tokens_run=plan.tokens, padded_tokens=plan.padded_tokens,
+                       row_tokens=sum(len(r) for r in lists), passes=plan.passes)
+
+
+def copy_cache(cache: Any) -> Any:
+    """An independent copy of a KV cache (its tensors are not shared), for a second continuation of it."""
+    import copy
+
+    return copy.deepcopy(cache)
