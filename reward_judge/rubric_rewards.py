@@ -97,15 +97,19 @@ class RubricRewards:
             raise ValueError(f"names must be {len(rubrics)} non-empty strings (one per rubric), got {names!r}")
         if len(set(names)) != len(names):
             raise ValueError(f"names must be distinct (TRL logs rewards/<name>/mean per reward), got {names!r}")
+        with _LIVE_LOCK:
+            self._bind(reward_model, resolved, names, uuid.uuid4().hex)
+
+    def _bind(self, reward_model: Any, rubrics: list[Any], names: list[str], token: str) -> None:
+        """Set up the shared state (also on unpickling) and register it under ``token`` (caller holds _LIVE_LOCK)."""
         self.reward_model = reward_model
-        self.rubrics = resolved
+        self.rubrics = rubrics
         self.names = names
-        self.token = uuid.uuid4().hex
-        self.functions = [RubricReward(self, j) for j in range(len(resolved))]
+        self.token = token
+        self.functions = [RubricReward(self, j) for j in range(len(rubrics))]
         self._lock = threading.Lock()
         self._batch: Optional[_Batch] = None
-        with _LIVE_LOCK:
-            _LIVE[self.token] = self
+        _LIVE[token] = self
 
     # ------------------------------------------------------------------ judging
     def score(self, prompts: Sequence[Any], completions: Sequence[Any], *,
@@ -163,14 +167,7 @@ def _restore(token: str, state: dict[str, Any]) -> RubricRewards:
         if live is not None:
             return live
         shared = RubricRewards.__new__(RubricRewards)
-        shared.reward_model = state["reward_model"]
-        shared.rubrics = state["rubrics"]
-        shared.names = state["names"]
-        shared.token = token
-        shared.functions = [RubricReward(shared, j) for j in range(len(shared.rubrics))]
-        shared._lock = threading.Lock()
-        shared._batch = None
-        _LIVE[token] = shared
+        shared._bind(state["reward_model"], state["rubrics"], state["names"], token)
         return shared
 
 
