@@ -8,7 +8,10 @@ Endpoints:
   (`policy_prompts.PolicyPromptReader`) and the policy's trailing end-of-turn text is cut from the response,
   so the judge reads the conversation and the answer, never the policy's chat markup;
 - ``POST /v1/score``: prompts (text or chat messages), completions, optional reference / rubric /
-  completions_b -> the full `JudgeResult` fields;
+  completions_b -> the full `JudgeResult` fields. With ``rubrics`` (a list: names, rubric texts or
+  ``{"criteria", "score1_description", ...}`` objects) instead of ``rubric``, every rollout is judged on
+  every rubric in one judge call (its rubric variants share their prompt prefix's KV cache) and the answer
+  holds ``results[i][j]`` / ``rewards[i][j]`` for rollout ``i`` and rubric ``j``, and the ``rubrics``' labels;
 - ``GET /health`` (always open) and ``GET /metrics`` (Prometheus exposition, `server_metrics`).
 
 Requests from all clients are micro-batched (`batcher.MicroBatcher`), so client concurrency becomes
@@ -43,6 +46,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
+from reward_judge.rubric_rewards import rubric_label
+
 from .batcher import MicroBatcher, QueueFull, RequestTooLarge
 from .openrlhf import read_request
 from .policy_prompts import PolicyPromptReader
@@ -54,7 +59,7 @@ __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MA
 
 logger = logging.getLogger(__name__)
 
-SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "completions_b")
+SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "rubrics", "completions_b")
 GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 """Our names -> the names an OpenRLHF client sent, for error messages of ``/get_reward``."""
 
@@ -234,6 +239,9 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         for name in ("prompts", "completions"):
             if not isinstance(body.get(name), list):
                 raise refuse(422, f"{name} must be a list, got {type(body.get(name)).__name__}")
+        rubrics = body.get("rubrics")
+        if rubrics is not None:
+            return await score_rubrics(body, rubrics)
         check_rows(len(body["prompts"]), "prompts")
         if not body["prompts"] and not body["completions"]:
             return {"results": [], "rewards": []}
@@ -242,6 +250,37 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         if isinstance(results, JSONResponse):
             return results
         return {"results": [r.to_dict() for r in results], "rewards": [r.reward for r in results]}
+
+    async def score_rubrics(body: dict[str, Any], rubrics: Any) -> Any:
+        """Every rollout on every rubric: one job of rows x rubrics, so one judge call judges them all."""
+        if not isinstance(rubrics, list) or not rubrics or not all(isinstance(r, (str, dict)) and r for r in rubrics):
+            raise refuse(422, f"rubrics must be a non-empty list of rubrics (names, texts or objects), got "
+                              f"{str(rubrics)[:80]!r}")
+        if body.get("rubric") is not None:
+            raise refuse(422, "give rubric (one rubric, or one per row) or rubrics (every row on each), not both")
+        n, k = len(body["prompts"]), len(rubrics)
+        check_rows(n * k, f"prompts x rubrics ({n} x {k})")
+        labels = [rubric_label(r, j) if isinstance(r, str) else f"rubric{j}" for j, r in enumerate(rubrics)]
+        if not n and not body["completions"]:
+            return {"rubrics": labels, "results": [], "rewards": []}
+        if len(body["completions"]) != n:
+            raise refuse(422, f"prompts and completions must have the same length, got {n} and "
+                              f"{len(body['completions'])}")
+        columns: dict[str, Any] = {}
+        for name in ("reference", "completions_b"):
+            value = body.get(name)
+            if isinstance(value, list):
+                if len(value) != n:
+                    raise refuse(422, f"{name} must be one value or a list of {n} values, got {len(value)}")
+                value = value * k
+            columns[name] = value
+        results = await run("score", body["prompts"] * k, body["completions"] * k, {},
+                            rubric=[r for r in rubrics for _ in range(n)], **columns)
+        if isinstance(results, JSONResponse):
+            return results
+        rows = [[results[j * n + i] for j in range(k)] for i in range(n)]
+        return {"rubrics": labels, "results": [[r.to_dict() for r in row] for row in rows],
+                "rewards": [[r.reward for r in row] for row in rows]}
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> Any:

@@ -12,7 +12,7 @@ Names (counters end in ``_total`` on the wire):
 - ``reward_judge_policy_prompts_total{template}``: ``/get_reward`` prompts by the chat template family they
   were read with (``none``: passed as they are), ``reward_judge_policy_markup_stripped_total``;
 - from the judge's own counters: ``reward_judge_parse_failures_total``, ``reward_judge_retries_total``,
-  ``reward_judge_backend_errors_total``.
+  ``reward_judge_backend_errors_total``, ``reward_judge_cascade_reads_total``, ``reward_judge_escalations_total``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _JUDGE_COUNTERS = (("parse_failures", "Judge outputs that did not parse."),
                    ("retries", "Judge calls retried after a parse failure."),
-                   ("backend_errors", "Judge inputs whose backend call failed."))
+                   ("backend_errors", "Judge inputs whose backend call failed."),
+                   ("cascade_reads", "Rollouts the cascade mode judged (direct read first)."),
+                   ("escalations", "Cascade rollouts escalated from the direct read to expected scoring."))
 
 
 class _JudgeStats(Collector):

@@ -26,7 +26,7 @@ from .options import check_choice, check_positive_int, check_positive_number, fi
 from .protocols import JudgeProtocol
 from .rewarding import FALLBACK_MIN, FALLBACK_RAISE, RewardRule
 from .rubric import RubricLike
-from .scoring import MODES, AttemptPlan
+from .scoring import CASCADE_MEASURES, MODES, AttemptPlan, CascadeScorer, Escalation, Scorer, scorer_for
 
 TRUNCATION_POLICIES = ("head_tail", "fail")
 DEFAULT_BACKEND = "transformers"
@@ -105,7 +105,15 @@ class JudgeConfig:
         "How a score is read. 'generate': the judge writes its feedback and the score is parsed (the cards' way). "
         "'expected': after the feedback the answer marker ('[RESULT] ', 'Rating: [[') is ensured and the judge's "
         "probability over the valid answers is read; the score is the probability-weighted mean. 'direct': no "
-        "feedback, the marker follows the prompt and the distribution is read in one forward pass.", choices=MODES)
+        "feedback, the marker follows the prompt and the distribution is read in one forward pass. 'cascade': 'direct' "
+        "for every rollout, then 'expected' for those whose direct read is unsure (see cascade_threshold).",
+        choices=MODES)
+    cascade_threshold: float = option(
+        0.5, "mode='cascade': a rollout is escalated to 'expected' when the confidence of its direct read is below "
+        "this (0: never, 'direct'; 1: always, 'expected').")
+    cascade_measure: str = option(
+        "top_probability", "mode='cascade': the direct read's confidence, 'top_probability' (of the most likely "
+        "answer) or 'entropy' (1 - entropy / log(number of answers)).", choices=CASCADE_MEASURES)
 
     # ---------------------------------------------------------------- decoding
     max_new_tokens: int = option(512, "Upper bound on the judge's answer length in tokens.")
@@ -226,6 +234,13 @@ class JudgeConfig:
                                  self.repetition_penalty, self.seed)
         return AttemptPlan(first, self.max_attempts, self.retry_temperature, self.think_budget)
 
+    def scorer(self, backend: Any) -> Scorer:
+        """The scorer of this config's mode on ``backend``: its attempt plan, and the cascade's escalation rule."""
+        cls = scorer_for(self.mode)
+        if cls is CascadeScorer:
+            return CascadeScorer(backend, self.attempt_plan(), Escalation(self.cascade_threshold, self.cascade_measure))
+        return cls(backend, self.attempt_plan())
+
     def reward_rule(self) -> RewardRule:
         """How a verdict becomes a reward: this config's normalisation and fallback."""
         return RewardRule(self.normalize, self.fallback)
@@ -234,6 +249,7 @@ class JudgeConfig:
         for name in ("max_new_tokens", "max_attempts"):
             check_positive_int(name, getattr(self, name))
         check_choice("mode", self.mode, MODES)
+        Escalation(self.cascade_threshold, self.cascade_measure)  # raises naming the option and the value
         for name in ("temperature", "retry_temperature", "repetition_penalty"):
             check_positive_number(name, getattr(self, name))
         if isinstance(self.top_p, bool) or not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:

@@ -1,4 +1,5 @@
-"""Per-batch metrics a trainer logs for a judge reward: parse failures, fallbacks, cache hits, judge time, groups.
+"""Per-batch metrics a trainer logs for a judge reward: parse failures, fallbacks, cache hits, judge time, the
+cascade's escalation rate, groups.
 
 TRL's GRPO and RLOO log them through the reward function's ``log_metric`` hook (see
 `reward_judge.reward_function`); other loops can call `trainer_metrics` on the results of `score`.
@@ -28,8 +29,23 @@ def trainer_metrics(name: str, results: Sequence[JudgeResult], seconds: float) -
         f"{name}/rollout_fallbacks": float(sum(r.fallback and r.fallback_cause == "rollout" for r in results)),
         f"{name}/cache_hit_rate": sum(r.cached for r in results) / n,
         f"{name}/judge_seconds": seconds,
+        **cascade_metrics(results, name),
         **group_metrics(results, name),
     }
+
+
+def cascade_metrics(results: Sequence[JudgeResult], name: str) -> dict[str, float]:
+    """``<name>/escalation_rate``: the share of a ``cascade`` batch's results escalated to ``expected``.
+
+    Example:
+        >>> escalated = JudgeResult(extra={"cascade": {"escalated": True}})
+        >>> cascade_metrics([escalated, JudgeResult(extra={"cascade": {"escalated": False}})], "judge")
+        {'judge/escalation_rate': 0.5}
+    """
+    records = [r.extra["cascade"] for r in results if r.extra and "cascade" in r.extra]
+    if not records:
+        return {}
+    return {f"{name}/escalation_rate": sum(bool(c["escalated"]) for c in records) / len(records)}
 
 
 def group_metrics(results: Sequence[JudgeResult], name: str) -> dict[str, float]:

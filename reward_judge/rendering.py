@@ -13,6 +13,7 @@ tokenised as plain text (`reward_judge.judge_input`). The text around them (a li
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass
@@ -89,6 +90,12 @@ class RequestRenderer:
         self.truncation = truncation
         self.server_applies_template = server_applies_template
         self.count = count or (lambda judge_input: len(encode(tokenizer, judge_input)))
+
+    def with_rubric(self, rubric: RubricLike) -> "RequestRenderer":
+        """This renderer with another default rubric: the reward model's own (trusted), not a dataset's."""
+        other = copy.copy(self)
+        other.rubric = rubric
+        return other
 
     def protocol_for(self, reference: Optional[str]) -> JudgeProtocol:
         if reference is not None and self.reference_protocol is not None:

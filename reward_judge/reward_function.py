@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 _noted: set[tuple[str, str]] = set()
 
 
-def _note_once(name: str, key: str, message: str) -> None:
+def note_once(name: str, key: str, message: str) -> None:
+    """Log ``message`` at INFO once per (reward name, key) in this process (an ignored column, say)."""
     if (name, key) not in _noted:
         _noted.add((name, key))
         logger.info(message)
@@ -45,11 +46,11 @@ def reward_call(rm: Any, prompts: Sequence[Any], completions: Sequence[Any], com
     rubric = kwargs.get(cfg.rubric_column) if cfg.rubric_column else None
     # A dataset column that another reward uses must not break a judge without that slot.
     if reference is not None and rm.protocol.reference_slot == "none" and rm.reference_protocol is None:
-        _note_once(rm.__name__, "reference",
+        note_once(rm.__name__, "reference",
                    f"column {cfg.reference_column!r} ignored: protocol {rm.protocol.name} has no reference slot")
         reference = None
     if rubric is not None and not rm.protocol.uses_rubric:
-        _note_once(rm.__name__, "rubric", f"column {cfg.rubric_column!r} ignored: protocol {rm.protocol.name} has no "
+        note_once(rm.__name__, "rubric", f"column {cfg.rubric_column!r} ignored: protocol {rm.protocol.name} has no "
                                           "rubric slot")
         rubric = None
     groups = cfg.group_options

@@ -3,10 +3,12 @@
 It composes the stages and implements none of them:
 
     rollouts --RequestRenderer--> JudgeRequests --JudgeRunner(cache, dedup, retries, isolation)-->
-    Scorer (generate | expected | direct) on a JudgeBackend --> Judgments --to_result--> JudgeResults
+    Scorer (generate | expected | direct | cascade) on a JudgeBackend --> Judgments --to_result--> JudgeResults
 
 Group rewards (pairwise and listwise protocols) go through `GroupRewarder` on the same renderer and
-runner; the TRL reward-function call is `reward_judge.reward_function.reward_call`.
+runner; the TRL reward-function call is `reward_judge.reward_function.reward_call`. Several rubrics are
+judged in one pass by `score_rubrics`, and `for_rubrics` makes one TRL reward of each
+(`reward_judge.rubric_rewards`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .result import JudgeResult
 from .reward_function import reward_call
 from .rewarding import FALLBACK_RAISE, to_result
 from .rubric import RubricLike, resolve_rubric
+from .rubric_rewards import RubricReward, RubricRewards
 from .runner import JudgeRunner
 from .scoring import Scorer, scorer_for
 from .stats import JudgeStats
@@ -177,9 +180,8 @@ class GenerativeRewardModel:
 
     def _assemble(self, backend: JudgeBackend) -> None:
         """Build the stages on ``backend``, refusing a mode it cannot serve."""
-        scorer_cls = scorer_for(self.config.mode)
-        scorer_cls.check_backend(backend)
-        scorer: Scorer = scorer_cls(backend, self.config.attempt_plan())
+        scorer_for(self.config.mode).check_backend(backend)
+        scorer: Scorer = self.config.scorer(backend)
         backend.ensure(scorer.needs, self.config.mode)
         limit = input_limit(self.config.max_input_tokens, backend.context_length, self.config.max_new_tokens)
         self._renderer = RequestRenderer(self.protocol, self.reference_protocol, self.rubric, self.formatter,
@@ -254,11 +256,8 @@ class GenerativeRewardModel:
                 raise ValueError(f"protocol {self.protocol.name!r} has no rubric slot, but rubric="
                                  f"{str(given)[:80]!r} was given")
         if completions_b is None and is_groupwise(self.protocol):
-            rewarder = GroupRewarder(self.renderer, self.runner, self.config.group_options, self.config.reward_rule(),
-                                     seed=self.config.seed, stats=self.stats, mode=self.config.mode,
-                                     reference_column=self.config.reference_column)
-            results = rewarder.score(prompts, completions, references=references, rubrics=rubrics, anchors=anchors,
-                                     group_ids=group_ids, gather=gather)
+            results = self._group_rewarder().score(prompts, completions, references=references, rubrics=rubrics,
+                                                   anchors=anchors, group_ids=group_ids, gather=gather)
             self._account(results)
             return results
         renderer = self.renderer
@@ -268,7 +267,87 @@ class GenerativeRewardModel:
             for i in range(n)
         ]
         self.stats.calls += 1
-        self.stats.rollouts += n
+        results = self._judge_requests(requests)
+        self._account(results)
+        return results
+
+    def score_rubrics(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        rubrics: Sequence[RubricLike],
+        *,
+        reference: Union[None, str, Sequence[Optional[str]]] = None,
+        group_ids: Optional[Sequence[Any]] = None,
+        gather: bool = False,
+    ) -> list[list[JudgeResult]]:
+        """Judge every rollout on every rubric in one pass: ``results[j][i]`` is rubric ``j`` on rollout ``i``.
+
+        All (rollout, rubric) requests go to the judge runner in one call, so they are batched together and
+        a rollout's rubric variants, whose judge inputs share everything before the rubric, share that
+        prefix's KV cache (the transformers backend's prefix tree, a server's prefix cache); each request
+        is cached, deduplicated, retried and isolated on its own. Each result equals what a reward model
+        built with that rubric gives. Group protocols (pairwise, listwise) judge each rubric's groups apart.
+
+        Example:
+            >>> helpful, harmless = rm.score_rubrics(["What is 2+2?"], ["4"], ["helpfulness", "harmlessness"])  # doctest: +SKIP
+            >>> helpful[0].reward, harmless[0].reward                                                         # doctest: +SKIP
+            (0.81, 0.93)
+        """
+        n = _check_batch(prompts, completions, None)
+        if isinstance(rubrics, (str, bytes)) or not isinstance(rubrics, Sequence) or not rubrics:
+            raise ValueError(f"rubrics must be a non-empty list of rubrics, got {str(rubrics)[:80]!r}")
+        if not any(p.uses_rubric for p in self.protocols):
+            raise ValueError(f"protocol {self.protocol.name!r} has no rubric slot, so it cannot judge rubrics "
+                             f"{[str(r)[:40] for r in rubrics]}")
+        references = _per_row("reference", reference, n)
+        k = len(rubrics)
+        if is_groupwise(self.protocol):
+            # each rubric's groups apart (the group key includes the rubric), all in one rewarder call
+            ids = list(group_ids) if group_ids is not None else [None] * n
+            if len(ids) != n:
+                raise ValueError(f"group_ids must have one value per completion ({n}), got {len(ids)}")
+            rewarder = self._group_rewarder()
+            flat = rewarder.score(list(prompts) * k, list(completions) * k, references=references * k,
+                                  rubrics=[r for r in rubrics for _ in range(n)],
+                                  group_ids=[(j, g) for j in range(k) for g in ids], gather=gather)
+        else:
+            if group_ids is not None or gather:
+                raise ValueError("group_ids and gather apply to group protocols (pairwise, listwise), not to "
+                                 f"{self.protocol.name!r}")
+            renderers = [self.renderer.with_rubric(resolve_rubric(r)) for r in rubrics]
+            requests = [renderer.render(prompts[i], completions[i], reference=references[i], index=i)
+                        for renderer in renderers for i in range(n)]
+            self.stats.calls += 1
+            flat = self._judge_requests(requests)
+        self._account(flat)
+        return [flat[j * n:(j + 1) * n] for j in range(k)]
+
+    def for_rubrics(self, rubrics: Sequence[RubricLike], *, names: Optional[Sequence[str]] = None) -> list[RubricReward]:
+        """One TRL reward function per rubric, sharing one judge pass per batch (`reward_judge.rubric_rewards`).
+
+        Pass them all to the trainer (TRL multi-objective GRPO: ``reward_weights``,
+        ``multi_objective_aggregation``): the first one called on a batch judges every rubric of every
+        rollout at once (`score_rubrics`), the others are served from that batch's results. ``names``
+        are their ``__name__`` (TRL logs ``rewards/<name>/mean``); by default ``<reward name>-<rubric>``.
+
+        Example:
+            >>> rm = GenerativeRewardModel.from_pretrained("default", mode="direct")                 # doctest: +SKIP
+            >>> rewards = rm.for_rubrics(["helpfulness", "harmlessness", "honesty"])                  # doctest: +SKIP
+            >>> [f.__name__ for f in rewards]                                                         # doctest: +SKIP
+            ['judge-prometheus-v2-helpfulness', 'judge-prometheus-v2-harmlessness', 'judge-prometheus-v2-honesty']
+            >>> GRPOTrainer(model, reward_funcs=rewards, args=GRPOConfig(reward_weights=[1, 1, 0.5]), ...)  # doctest: +SKIP
+        """
+        return RubricRewards(self, rubrics, names).functions
+
+    def _group_rewarder(self) -> GroupRewarder:
+        return GroupRewarder(self.renderer, self.runner, self.config.group_options, self.config.reward_rule(),
+                             seed=self.config.seed, stats=self.stats, mode=self.config.mode,
+                             reference_column=self.config.reference_column)
+
+    def _judge_requests(self, requests: list[JudgeRequest]) -> list[JudgeResult]:
+        """One result per rendered request, in order: the judgeable ones through the runner in one call."""
+        self.stats.rollouts += len(requests)
         self.stats.truncated += sum(1 for r in requests if r.truncated)
         self.stats.sanitized += sum(1 for r in requests if r.sanitized)
         judged = [i for i, r in enumerate(requests) if r.error is None]
@@ -286,7 +365,6 @@ class GenerativeRewardModel:
             if request.sanitized:
                 result.extra["sanitized"] = True
             results.append(result)
-        self._account(results)
         return results
 
     def _account(self, results: list[JudgeResult]) -> None:

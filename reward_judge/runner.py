@@ -101,4 +101,5 @@ class JudgeRunner:
                 if judgment.retryable:
                     still.append(k)
             pending = still
+        self.scorer.tally([outcome.judgment for outcome in state if not outcome.cached], self.stats)
         return state

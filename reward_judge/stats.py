@@ -26,6 +26,10 @@ class JudgeStats:
         comparisons: pairs a group reward compared (pairwise protocols called without ``completions_b``).
         comparisons_failed: pairs left out of the aggregation because an order got no valid verdict.
         comparisons_consistent: pairs whose two orders named the same winner (position consistency).
+        rubric_calls_served: reward calls of a `for_rubrics` function answered from the batch another rubric's
+            call judged (no judge call of their own). A rollout judged on k rubrics counts k ``rollouts``.
+        cascade_reads: rollouts the ``cascade`` mode judged (direct read first; cached results not counted).
+        escalations: of those, the ones escalated to ``expected`` (``escalation_rate`` = escalations / cascade_reads).
 
     Example:
         >>> JudgeStats().as_dict()["judge_requests"]
@@ -47,11 +51,25 @@ class JudgeStats:
     comparisons: int = 0
     comparisons_failed: int = 0
     comparisons_consistent: int = 0
+    rubric_calls_served: int = 0
+    cascade_reads: int = 0
+    escalations: int = 0
     failure_reasons: Counter = field(default_factory=Counter)
     fallback_causes: Counter = field(default_factory=Counter)
 
+    @property
+    def escalation_rate(self) -> float:
+        """Share of the cascade's judged rollouts that were escalated to ``expected`` (0.0 before any).
+
+        Example:
+            >>> JudgeStats(cascade_reads=8, escalations=2).escalation_rate
+            0.25
+        """
+        return self.escalations / self.cascade_reads if self.cascade_reads else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k not in ("failure_reasons", "fallback_causes")}
+        data["escalation_rate"] = self.escalation_rate
         data["failure_reasons"] = dict(self.failure_reasons)
         data["fallback_causes"] = dict(self.fallback_causes)
         return data

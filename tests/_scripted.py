@@ -10,6 +10,9 @@ Inputs containing ``CRASH`` make the call raise (the whole batch, as a real back
 ``GARBLE`` makes the first attempt unreadable (a greedy call) while a sampled retry answers; ``BREAK``
 makes every attempt unreadable (a judge-breaker that works). A listwise input (lines ``[Response k]``)
 gets one JSON object with a score per response header it reads: the last ``score=N`` of that response.
+``sure=P`` sets the probability of the named answer in a read distribution (0.6 otherwise), and
+``rethink=M`` makes the written feedback change the judge's mind to ``M`` (so ``expected`` reads ``M`` where
+``direct`` reads ``N``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from reward_judge.options import option
 SCORE = re.compile(r"score=(\d+)")
 WINNER = re.compile(r"winner=(A|B|tie)")
 HEADER = re.compile(r"^\[Response (\S+?)\]$", re.MULTILINE)
+SURE = re.compile(r"sure=(0?\.\d+|1(?:\.0*)?)")
+RETHINK = re.compile(r"rethink=(\d+)")
 
 
 @dataclass
@@ -84,7 +89,12 @@ class ScriptedBackend(JudgeBackend):
             elif WINNER.search(judge_input.text):
                 answers.append("Feedback. " + self.options.winner_format.format(winner=winner))
             else:
-                answers.append("Feedback. " + self.options.answer_format.format(score=score))
+                rethink = RETHINK.findall(judge_input.text)
+                if rethink:  # the feedback names a new score: a read after it finds that one
+                    score = int(rethink[-1])
+                    answers.append(f"On reflection score={score}. " + self.options.answer_format.format(score=score))
+                else:
+                    answers.append("Feedback. " + self.options.answer_format.format(score=score))
         return answers
 
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
@@ -95,8 +105,11 @@ class ScriptedBackend(JudgeBackend):
         for context in contexts:
             score, winner = self._target(context.text)
             wanted = winner if WINNER.search(context.text) else str(score)
+            sure = SURE.findall(context.text)
+            top = float(sure[-1]) if sure else 0.6
+            rest = (1 - top) / max(1, len(candidates) - 1)
             # most mass on the named answer, the rest spread: a soft, deterministic distribution
-            rows.append([math.log(0.6 if c.rstrip("]") == wanted else 0.4 / max(1, len(candidates) - 1))
+            rows.append([math.log(top) if c.rstrip("]") == wanted else (math.log(rest) if rest > 0 else -math.inf)
                          for c in candidates])
         return rows
 

@@ -12,7 +12,8 @@ from reward_judge import GenerativeRewardModel
 from reward_judge.backends.base import GenerationParams, JudgeBackend
 from reward_judge.judge_input import JudgeInput
 from reward_judge.backends.continuations import common_prefix_length
-from reward_judge.backends.transformers.batching import MIN_SHARED_PREFIX, plan_batches, shared_prefix_length
+from reward_judge.backends.transformers.batching import (MIN_SHARED_PREFIX, plan_batches, prefix_tree, shared_prefix_length,
+                                                         tree_levels)
 
 rows_strategy = st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=40), min_size=0, max_size=30)
 
@@ -31,14 +32,73 @@ def test_plan_batches_covers_every_row_once_within_limits(rows, max_rows, max_to
 
 
 @pytest.mark.unit
-def test_plan_batches_keeps_prefix_groups_together_and_apart():
+def test_plan_batches_keeps_prefix_groups_together():
     shared = [7] * 30
     rows = [shared + [1] * 5 + [i] for i in range(3)] + [shared + [2] * 5 + [i] for i in range(3)]
     rows = [rows[i] for i in (0, 3, 1, 4, 2, 5)]  # rollouts of two prompts, interleaved
-    batches = plan_batches(rows, max_rows=32)
-    assert sorted(map(sorted, batches)) == [[0, 2, 4], [1, 3, 5]]
+    # a full batch is cut between the two prompts' rollouts, never inside one prompt's
+    assert sorted(map(sorted, plan_batches(rows, max_rows=4))) == [[0, 2, 4], [1, 3, 5]]
+    # a batch that holds both keeps both: the prefill shares each prompt's prefix within it
+    assert sorted(plan_batches(rows, max_rows=32)[0]) == [0, 1, 2, 3, 4, 5]
     assert plan_batches(rows, max_rows=32, group_prefixes=False) == [[0, 1, 2, 3, 4, 5]]
     assert sorted(plan_batches(rows, max_rows=32, split_groups=False)[0]) == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.unit
+def test_plan_batches_keeps_the_rubric_variants_of_a_rollout_together():
+    # rows of 2 prompts x 4 rollouts x 3 rubrics: prompt prefix, response, then the rubric
+    rows = [[9] * 30 + [p] * 20 + [10 + g] * 20 + [100 + r] * 25 for p in range(2) for g in range(4) for r in range(3)]
+    for max_rows in (3, 4, 7, 8, 16):
+        for batch in plan_batches(rows, max_rows=max_rows):
+            rollouts = {i // 3 for i in batch}
+            assert sum(1 for i in range(len(rows)) if i // 3 in rollouts) == len(batch)  # whole rollouts only
+
+
+def _path_tokens(rows, plan, r):
+    """Row ``r`` as the prefill computes it: its leaf, then the segments on its path up the levels."""
+    leaves = next(level for level in plan.leaves if r in [row for row, _, _ in level.segments])
+    k = [row for row, _, _ in leaves.segments].index(r)
+    _, start, end = leaves.segments[k]
+    pieces, entry = [rows[r][start:end]], leaves.parents[k]
+    for level in reversed(plan.levels):
+        row, start, end = level.segments[entry]
+        pieces.append(rows[row][start:end])
+        entry = level.parents[entry]
+    assert entry == -1
+    return [t for piece in reversed(pieces) for t in piece]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(st.integers(0, 2), min_size=1, max_size=60), min_size=1, max_size=12),
+       min_shared=st.integers(1, 20))
+@pytest.mark.unit
+def test_prefix_tree_levels_rebuild_every_row(rows, min_shared):
+    plan = tree_levels(prefix_tree(rows, min_shared=min_shared), len(rows))
+    assert sorted(row for level in plan.leaves for row, _, _ in level.segments) == list(range(len(rows)))
+    for r in range(len(rows)):
+        assert _path_tokens(rows, plan, r) == rows[r]
+    for level in plan.leaves:  # every row keeps a token of its own: its last position is read
+        assert all(end > start for _, start, end in level.segments)
+    for level in plan.levels:  # a shared segment is long enough to pay for its own pass, or empty (carried)
+        assert all(end - start >= min_shared or end == start for _, start, end in level.segments)
+        # each shared segment is computed once: no two entries continue the same entry with the same tokens
+        keys = [(p, tuple(rows[row][s:e])) for p, (row, s, e) in zip(level.parents, level.segments)]
+        assert len(set(keys)) == len(keys)
+    assert plan.tokens <= min(plan.padded_tokens, sum(len(r) for r in rows))
+
+
+@pytest.mark.unit
+def test_tree_levels_align_like_segments_and_split_uneven_tails():
+    # two prompts: one prompt's instruction is long enough to be shared, the other's is not; every rollout
+    # has three rubric tails of two lengths
+    system, rubric_tails = [9] * 30, [[100] * 30, [101] * 20, [102] * 20]
+    rows = [system + [1] * 20 + [10 + g] * 40 + tail for g in range(2) for tail in rubric_tails]
+    rows += [system + [2] * 5 + [20 + g] * 40 + tail for g in range(2) for tail in rubric_tails]
+    plan = tree_levels(prefix_tree(rows), len(rows))
+    responses = plan.levels[-1]
+    assert sorted(e - s for _, s, e in responses.segments) == [40, 40, 45, 45]  # all four responses share a pass
+    assert [len(level.segments) for level in plan.leaves] == [4, 8]  # long tails apart from the short ones
+    assert plan.padded_tokens < plan.tokens * 1.1
 
 
 @settings(max_examples=300, deadline=None)

@@ -91,7 +91,7 @@ def test_every_judge_option_of_the_config_is_on_the_command_line():
     assert not {"--" + name.replace("_", "-") for name in python_only} & flags
     # each flag carries its field's documentation, choices and default
     mode = next(a for a in score._actions if "--mode" in a.option_strings)
-    assert mode.choices == ["generate", "expected", "direct"] and "probability" in mode.help
+    assert mode.choices == ["generate", "expected", "direct", "cascade"] and "probability" in mode.help
     assert "(default: generate)" in mode.help
     batch = next(a for a in score._actions if "--transformers-batch-size" in a.option_strings)
     assert "(default: 8)" in batch.help

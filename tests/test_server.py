@@ -136,3 +136,36 @@ def test_shutdown_drains_requests_in_flight(tmp_path):
 def test_client_raises_on_rollouts_the_server_rejects(server):
     with pytest.raises(ValueError, match="prompts\\[0\\]"):
         RemoteRewardModel(server.url, timeout=60, api_key=KEY)([123], ["x"])
+
+
+# The echo judge repeats the number its rubric names three times: each reward says which rubric it judged.
+RUBRIC_ECHO = {"custom_name": "rubric-echo", "template": "{instruction}\n{rubric}{response}", "answer_pattern": r"(\d+)",
+               "range": [0, 999]}
+
+
+def test_score_with_a_list_of_rubrics_judges_every_rubric_in_one_batch(tmp_path):
+    with start_reward_server(tmp_path, "--max-request-rows", "6", protocol=RUBRIC_ECHO, name="rubrics") as server:
+        rubrics = [echo_prompt(n) for n in (11, 22, 33)]
+        before = httpx.get(server.url + "/metrics").text
+        body = httpx.post(server.url + "/v1/score", json={"prompts": ["Rate the answer.", "Rate this one."],
+                                                          "completions": [ECHO_COMPLETION] * 2, "rubrics": rubrics},
+                          timeout=300).json()
+        assert body["rubrics"] == ["rubric0", "rubric1", "rubric2"]
+        assert body["rewards"] == [[11.0, 22.0, 33.0], [11.0, 22.0, 33.0]]  # rewards[row][rubric]
+        assert [[r["score"] for r in row] for row in body["results"]] == body["rewards"]
+        after = httpx.get(server.url + "/metrics").text
+        assert metric(after, "reward_judge_batches_total") - metric(before, "reward_judge_batches_total") == 1
+        assert metric(after, "reward_judge_rollouts_total") - metric(before, "reward_judge_rollouts_total") == 6
+        # the schema without rubrics is unchanged: one rubric per row
+        body = httpx.post(server.url + "/v1/score", json={"prompts": ["Rate the answer."] * 2,
+                                                          "completions": [ECHO_COMPLETION] * 2,
+                                                          "rubric": [rubrics[0], rubrics[2]]}, timeout=300).json()
+        assert body["rewards"] == [11.0, 33.0] and "rubrics" not in body
+        r = httpx.post(server.url + "/v1/score", json={"prompts": ["a"], "completions": ["b"], "rubric": rubrics[0],
+                                                       "rubrics": rubrics}, timeout=60)
+        assert r.status_code == 422 and "not both" in r.text
+        r = httpx.post(server.url + "/v1/score", json={"prompts": ["a"], "completions": ["b"], "rubrics": "x"}, timeout=60)
+        assert r.status_code == 422 and "rubrics must be a non-empty list" in r.text
+        r = httpx.post(server.url + "/v1/score", json={"prompts": ["a"] * 3, "completions": ["b"] * 3,
+                                                       "rubrics": rubrics}, timeout=60)
+        assert r.status_code == 413 and "3 x 3" in r.text  # 9 judged rows, over --max-request-rows 6

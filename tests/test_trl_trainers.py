@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from reward_judge import GenerativeRewardModel, JudgeConfig
+from reward_judge import CustomProtocol, GenerativeRewardModel, JudgeConfig
 from reward_judge.embedded import embedded_judge_path
 from reward_judge.integrations.trl import AsyncJudgeReward
 from tests.conftest import GRADE_PROTOCOL
@@ -148,3 +148,41 @@ def test_online_dpo_trains_on_judge_rewards(tmp_path, tokenizer, judge):
     assert all(0.0 <= h["objective/scores"] <= 1.0 for h in scored)
     # Online DPO judges two completions per prompt: 4 prompts x 2 x 2 steps
     assert judge.stats.rollouts == 16
+
+
+# A short rubric prompt the tiny judge reads quickly: the criterion sits after the question and answer, as in
+# Prometheus, so a rollout's three rubric variants share everything before it.
+RUBRIC_GRADE = CustomProtocol(
+    custom_name="rubric-grade-1-9",
+    template="Question: {instruction}\nAnswer: {response}\nCriterion: {rubric}\nGrade the answer on the criterion "
+             "from 1 (bad) to 9 (good).\n",
+    answer_pattern=r"Grade:\s*(\d+)", answer_marker="Grade: ", range=(1, 9),
+)
+
+
+def test_grpo_multi_objective_with_three_rubric_rewards(tmp_path, tokenizer, default_judge):
+    from trl import GRPOConfig, GRPOTrainer
+
+    judge = GenerativeRewardModel(default_judge.backend, JudgeConfig(protocol=RUBRIC_GRADE, chat_format="raw",
+                                                                     mode="direct"), judge="default", name="judge")
+    names = ["correct", "concise", "polite"]
+    rewards = judge.for_rubrics(["Is the answer correct?", "Is the answer short and to the point?",
+                                 "Is the answer polite?"], names=names)
+    weights = [1.0, 0.5, 0.25]
+    dataset = Dataset.from_dict({"prompt": PROMPTS * 2})
+    args = GRPOConfig(num_generations=4, max_completion_length=8, reward_weights=weights, **common_args(tmp_path))
+    trainer = GRPOTrainer(model=tiny_policy(tokenizer), processing_class=tokenizer, reward_funcs=rewards, args=args,
+                          train_dataset=dataset)
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "reward" in h and all(f"rewards/{n}/mean" in h for n in names)]
+    assert len(logged) == 2 and trainer.state.global_step == 2
+    for entry in logged:
+        means = [entry[f"rewards/{n}/mean"] for n in names]
+        assert all(0.0 <= m <= 1.0 for m in means)  # every rubric reward reached TRL, each under its own name
+        assert entry["reward"] == pytest.approx(sum(w * m for w, m in zip(weights, means)), abs=1e-4)
+        assert entry["correct/served_from_batch"] == 0.0  # the first reward judged the batch...
+        assert entry["concise/served_from_batch"] == entry["polite/served_from_batch"] == 1.0  # ...the others read it
+        assert entry["correct/judge_seconds"] > 0 and entry["polite/judge_seconds"] == 0.0
+    # one judge pass per step for all three rubrics: 2 steps x 4 completions x 3 rubrics
+    assert judge.stats.calls == 2 and judge.stats.rollouts == 24 and judge.stats.rubric_calls_served == 4
+    assert {f"{n}_feedback" for n in names} <= set(trainer._logs["extra"])

@@ -1,4 +1,5 @@
-"""Scorers: how a judge request becomes a verdict, one per scoring mode (``generate``, ``expected``, ``direct``).
+"""Scorers: how a judge request becomes a verdict, one per scoring mode (``generate``, ``expected``, ``direct``,
+``cascade``).
 
 Everything around a scorer (cache, deduplication, failure isolation, retries, counters) is the same
 for every mode and lives in `reward_judge.runner`.
@@ -7,10 +8,12 @@ for every mode and lives in `reward_judge.runner`.
 from __future__ import annotations
 
 from .base import AttemptPlan, Scorer
+from .cascade import CASCADE_MEASURES, CascadeScorer, Escalation
 from .distribution import DirectScorer, DistributionScorer, ExpectedScorer
 from .generate import GenerateScorer
 
-SCORERS: dict[str, type[Scorer]] = {cls.mode: cls for cls in (GenerateScorer, ExpectedScorer, DirectScorer)}
+SCORERS: dict[str, type[Scorer]] = {cls.mode: cls
+                                    for cls in (GenerateScorer, ExpectedScorer, DirectScorer, CascadeScorer)}
 #: The scoring modes, in the order the documentation lists them.
 MODES: tuple[str, ...] = tuple(SCORERS)
 
@@ -22,5 +25,5 @@ def scorer_for(mode: str) -> type[Scorer]:
     return SCORERS[mode]
 
 
-__all__ = ["AttemptPlan", "DirectScorer", "DistributionScorer", "ExpectedScorer", "GenerateScorer", "MODES", "SCORERS",
-           "Scorer", "scorer_for"]
+__all__ = ["AttemptPlan", "CASCADE_MEASURES", "CascadeScorer", "DirectScorer", "DistributionScorer", "Escalation",
+           "ExpectedScorer", "GenerateScorer", "MODES", "SCORERS", "Scorer", "scorer_for"]

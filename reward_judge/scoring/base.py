@@ -12,6 +12,7 @@ from ..verdicts import Judgment
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..rendering import JudgeRequest
+    from ..stats import JudgeStats
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,6 @@ class Scorer(ABC):
     @abstractmethod
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
         """One judgment per request for attempt number ``attempt`` (0-based); raise when the backend fails."""
+
+    def tally(self, judgments: Sequence[Judgment], stats: "JudgeStats") -> None:
+        """Count what this mode reports about the final judgments the judge gave (not the cached ones)."""

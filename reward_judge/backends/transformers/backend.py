@@ -59,6 +59,12 @@ class TransformersBackend(JudgeBackend):
         self.onepass_rows = 0
         self.onepass_tokens = 0
         self.second_pass_rows = 0
+        #: answer reads (``direct``, second passes): tokens of the contexts, tokens the prefix tree really ran
+        #: (each shared segment once), the same with the padding its passes computed, and its forward passes.
+        self.prefill_row_tokens = 0
+        self.prefill_tokens = 0
+        self.prefill_padded_tokens = 0
+        self.prefill_passes = 0
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -190,7 +196,14 @@ class TransformersBackend(JudgeBackend):
         """Log-probability of each candidate written after each context (see `logprobs.continuation_logprobs`)."""
         rows = [candidate_tokens(self.tokenizer, ctx, candidates) for ctx in contexts]
         return continuation_logprobs(self.model, rows, pad_id=self.tokenizer.pad_token_id, batch_size=self.batch_size,
-                                     batch_tokens=self.batch_tokens, share_prefix=self.prefix_cache)
+                                     batch_tokens=self.batch_tokens, share_prefix=self.prefix_cache,
+                                     on_prefill=self._count_prefill)
+
+    def _count_prefill(self, run: Any) -> None:
+        self.prefill_row_tokens += run.row_tokens
+        self.prefill_tokens += run.tokens_run
+        self.prefill_padded_tokens += run.padded_tokens
+        self.prefill_passes += run.passes
 
     def close(self) -> None:
         self.model = None

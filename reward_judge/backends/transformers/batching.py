@@ -1,16 +1,19 @@
 """Batch planning and shared-prefix KV reuse for judge inputs.
 
 Rollouts of one prompt render to judge inputs that share a long prefix (system message, task
-description, the instruction). `plan_batches` keeps such rows together and cuts batches by a row cap
-and a token budget; `prefill` runs one batch through the model, computing the batch's common prefix
-once and reusing its KV cache for every row. Rows are left-padded *after* the shared prefix (padding
-in the middle, masked out), so every row's last real token sits in the last column and only that
-column's logits are computed.
+description, the instruction); the rubric variants of one rollout (`GenerativeRewardModel.for_rubrics`)
+share even more (everything up to the rubric). `plan_batches` keeps such rows together and cuts batches
+by a row cap and a token budget. `prefill` runs one batch through the model as a prefix tree: the
+batch's common prefix is computed once, then each shared segment below it once for the rows that share
+it (a prompt's instruction, a rollout's response), then each row's own tail, every level in one forward
+pass over the KV cache of the level above (`prefix_tree`). Segments are left-padded within their level
+(padding in the middle, masked out), so every row's last real token sits in the last column and only
+that column's logits are computed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from ..continuations import common_prefix_length
@@ -31,17 +34,20 @@ def plan_batches(
     """Indices of ``rows`` cut into batches of at most ``max_rows`` rows and ``max_tokens`` padded tokens.
 
     With ``group_prefixes`` rows are ordered by their token ids, so rows sharing a prefix (the
-    rollouts of one prompt) land in the same batch, and a batch never mixes prefix groups: the first
-    two rows of a batch fix the prefix it shares, and a row that would shorten it starts the next
-    batch (unless ``split_groups=False``: decoding is cheaper in few large batches than in one batch
-    per prompt, so generation keeps full batches and shares whatever prefix the batch has). Otherwise
-    longest first, so the first batch
-    shows an out-of-memory early and rows of similar length pad little. A row longer than the token
-    budget still gets a batch of its own (it cannot be split).
+    rollouts of one prompt, the rubric variants of one rollout) are neighbours. With ``split_groups``
+    (prefill, which shares every level of the prefix tree) a full batch is cut at its shallowest
+    boundary in its second half, so a prefix group that fits in a batch is never split across two;
+    with ``split_groups=False`` (generation: decoding is cheaper in few full batches, which share the
+    prefix they have in common) batches are simply filled in that order. Without ``group_prefixes``:
+    longest first, so the first batch shows an out-of-memory early and rows of similar length pad
+    little. A row longer than the token budget still gets a batch of its own (it cannot be split).
 
     Example:
         >>> plan_batches([[1] * 10, [2] * 3, [1] * 9], max_rows=8, max_tokens=20, group_prefixes=False)
         [[0, 2], [1]]
+        >>> rubric_variants = [[7] * 20 + [r] * 20 + [v] for r in (1, 2, 3) for v in (4, 5)]
+        >>> plan_batches(rubric_variants, max_rows=5)     # a rollout's two variants stay together
+        [[0, 1, 2, 3], [4, 5]]
     """
     if max_rows < 1:
         raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
@@ -51,45 +57,249 @@ def plan_batches(
         order = sorted(range(len(rows)), key=lambda i: list(rows[i]))
     else:
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+    tree_cuts = group_prefixes and split_groups
+
+    def over(batch: list[int], extra: int) -> bool:
+        width = max(len(rows[j]) for j in batch + [extra])
+        return len(batch) >= max_rows or (max_tokens is not None and width * (len(batch) + 1) > max_tokens)
+
     batches: list[list[int]] = []
     current: list[int] = []
-    width = 0
-    shared = 0  # the prefix the current batch's rows have in common (set by its first two rows)
     for i in order:
-        new_width = max(width, len(rows[i]))
-        too_many = len(current) >= max_rows
-        too_big = max_tokens is not None and current and new_width * (len(current) + 1) > max_tokens
-        # A batch holds one prefix group: a row that would shorten the shared prefix starts a new batch.
-        new_group = group_prefixes and split_groups and len(current) >= 2 and common_prefix_length([rows[current[0]], rows[i]]) < shared
-        if current and (too_many or too_big or new_group):
-            batches.append(current)
-            current, new_width = [], len(rows[i])
+        while current and over(current, i):
+            cut = _shallowest_cut(rows, current, i) if tree_cuts else len(current)
+            batches.append(current[:cut])
+            current = current[cut:]
         current.append(i)
-        width = new_width
-        if group_prefixes and len(current) == 2:
-            shared = common_prefix_length([rows[current[0]], rows[current[1]]])
     if current:
         batches.append(current)
     return batches
 
 
+def _shallowest_cut(rows: Sequence[Sequence[int]], batch: list[int], following: int) -> int:
+    """Where to end a full ``batch`` (rows in token order, ``following`` comes next): the boundary in its second
+    half whose neighbours share the fewest tokens, the latest of equals; the rows after it start the next batch."""
+    best, best_shared = len(batch), common_prefix_length([rows[batch[-1]], rows[following]])
+    for b in range(len(batch) - 1, (len(batch) + 1) // 2 - 1, -1):
+        if b < 1:
+            break
+        shared = common_prefix_length([rows[batch[b - 1]], rows[batch[b]]])
+        if shared < best_shared:
+            best, best_shared = b, shared
+    return best
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A segment ``[start, end)`` of the token rows ``rows`` (batch positions) share, and the nodes below it.
+
+    A leaf (no children) is one row's own tail; an internal node is a prefix shared by all its rows.
+    """
+
+    start: int
+    end: int
+    rows: tuple[int, ...]
+    children: tuple["TreeNode", ...] = ()
+
+    def starting_at(self, start: int) -> "TreeNode":
+        return TreeNode(start, self.end, self.rows, self.children)
+
+
+def prefix_tree(rows: Sequence[Sequence[int]], *, min_shared: int = MIN_SHARED_PREFIX) -> list[TreeNode]:
+    """The rows as a prefix tree: top-level nodes whose segments, computed once each, make up every row.
+
+    Every row keeps at least one token of its own (its leaf), so each row has a last position to read;
+    a shared segment shorter than ``min_shared`` tokens is not worth its own forward pass and is
+    computed as part of each node below it instead.
+
+    Example:
+        >>> tree = prefix_tree([[1] * 20 + [2] * 20 + [3], [1] * 20 + [2] * 20 + [4], [1] * 20 + [5] * 20])
+        >>> [(n.start, n.end, n.rows) for n in tree]
+        [(0, 20, (0, 1, 2))]
+        >>> [(n.start, n.end, n.rows) for n in tree[0].children]
+        [(20, 40, (0, 1)), (20, 40, (2,))]
+    """
+    lists = [list(r) for r in rows]
+    return _subtree(lists, list(range(len(lists))), 0, min_shared) if lists else []
+
+
+def _subtree(rows: list[list[int]], members: list[int], start: int, min_shared: int) -> list[TreeNode]:
+    if len(members) == 1:
+        return [TreeNode(start, len(rows[members[0]]), (members[0],))]
+    group = [rows[m] for m in members]
+    shortest = min(len(r) for r in group)
+    shared = common_prefix_length(group)
+    if shared >= shortest:  # one row is a prefix of another: every row keeps its last token as its own leaf
+        end = shortest - 1
+        children = [TreeNode(end, len(rows[m]), (m,)) for m in members]
+    else:
+        end = shared
+        parts: dict[int, list[int]] = {}
+        for m in members:
+            parts.setdefault(rows[m][end], []).append(m)
+        children = [node for part in parts.values() for node in _subtree(rows, part, end, min_shared)]
+    if end - start < min_shared:  # too short to compute on its own: each child computes it
+        return [child.starting_at(start) for child in children]
+    return [TreeNode(start, end, tuple(members), tuple(children))]
+
+
+#: What one more forward pass is worth, in padded tokens: the leaf pass is split by length only when that
+#: saves more padding than this per extra pass.
+PASS_COST_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class Level:
+    """One forward pass of a tree prefill: per entry, the entry of the level above it continues
+    (``parents``, -1 for none) and its tokens (``segments``: (row, start, end); empty to carry a row through).
+    In a leaf pass, each entry is one row (the ``row`` of its segment)."""
+
+    parents: tuple[int, ...]
+    segments: tuple[tuple[int, int, int], ...]
+
+    @property
+    def width(self) -> int:
+        return max(end - start for _, start, end in self.segments)
+
+    @property
+    def padded_tokens(self) -> int:
+        return len(self.segments) * self.width
+
+
+@dataclass(frozen=True)
+class TreePlan:
+    """The passes of a tree prefill: ``levels`` (shared segments, each pass on the cache of the one before),
+    then ``leaves`` (each row's own tail; several passes on the last level's cache when rows' tails differ in
+    length enough that one pass would mostly compute padding)."""
+
+    levels: tuple[Level, ...]
+    leaves: tuple[Level, ...]
+
+    @property
+    def passes(self) -> int:
+        return len(self.levels) + len(self.leaves)
+
+    @property
+    def tokens(self) -> int:
+        return sum(end - start for level in self.levels + self.leaves for _, start, end in level.segments)
+
+    @property
+    def padded_tokens(self) -> int:
+        return sum(level.padded_tokens for level in self.levels + self.leaves)
+
+
+def tree_levels(tree: Sequence[TreeNode], n_rows: int, *, pass_cost: int = PASS_COST_TOKENS) -> TreePlan:
+    """The forward passes that compute ``tree``: shared segments level by level, then every row's leaf.
+
+    A node's level counts from the leaves (its height), so segments of the same kind (the rollouts'
+    responses, the prompts' instructions) share a pass even when the tree is uneven; a row whose parent
+    sits higher is carried down by an empty entry. The leaf pass is cut into passes of similar tail
+    lengths when that saves more than ``pass_cost`` padded tokens per extra pass.
+
+    Example:
+        >>> plan = tree_levels(prefix_tree([[1] * 20 + [2], [1] * 20 + [3]]), 2)
+        >>> [level.segments for level in plan.levels], [level.segments for level in plan.leaves]
+        ([((0, 0, 20),)], [((0, 20, 21), (1, 20, 21))])
+    """
+    def height(node: TreeNode) -> int:
+        return 1 + max(height(c) for c in node.children) if node.children else 0
+
+    top = max((height(node) for node in tree), default=0)
+    parents: list[list[int]] = [[] for _ in range(top)]
+    segments: list[list[tuple[int, int, int]]] = [[] for _ in range(top)]
+    carried: dict[tuple[int, int], int] = {}
+    leaves: dict[int, tuple[int, tuple[int, int, int]]] = {}
+
+    def place(node: TreeNode, parent: int, parent_level: int) -> None:
+        level = top - height(node) if node.children else top
+        entry = parent
+        for between in range(parent_level + 1, level):  # carry the prefix down to the node's level
+            key = (between, entry)
+            if key not in carried:
+                carried[key] = len(parents[between])
+                parents[between].append(entry)
+                segments[between].append((node.rows[0], 0, 0))
+            entry = carried[key]
+        if not node.children:
+            leaves[node.rows[0]] = (entry, (node.rows[0], node.start, node.end))
+            return
+        index = len(parents[level])
+        parents[level].append(entry)
+        segments[level].append((node.rows[0], node.start, node.end))
+        for child in node.children:
+            place(child, index, level)
+
+    for node in tree:
+        place(node, -1, -1)
+    levels = tuple(Level(tuple(p), tuple(s)) for p, s in zip(parents, segments, strict=True))
+    groups = _length_groups([leaves[r][1][2] - leaves[r][1][1] for r in range(n_rows)], pass_cost)
+    return TreePlan(levels, tuple(Level(tuple(leaves[r][0] for r in rows), tuple(leaves[r][1] for r in rows))
+                                  for rows in groups))
+
+
+def _length_groups(lengths: Sequence[int], pass_cost: int) -> list[list[int]]:
+    """Rows cut into groups of similar length, minimising padded tokens plus ``pass_cost`` per group.
+
+    Example:
+        >>> _length_groups([150, 120, 150, 118, 121], pass_cost=64)
+        [[0, 2], [1, 3, 4]]
+        >>> _length_groups([150, 148, 149], pass_cost=64)
+        [[0, 1, 2]]
+    """
+    order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
+    n = len(order)
+    # best[i]: the cheapest cost of the first i rows (longest first); a group order[j:i] costs (i - j) x its longest
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        for j in range(i):
+            cost = best[j] + (i - j) * lengths[order[j]] + (pass_cost if j else 0)
+            if cost < best[i]:
+                best[i], cut[i] = cost, j
+    groups: list[list[int]] = []
+    i = n
+    while i > 0:
+        groups.append(sorted(order[cut[i]:i]))
+        i = cut[i]
+    return [g for g in reversed(groups)]
+
+
 @dataclass
 class Prefill:
-    """What `prefill` leaves behind for one batch.
+    """What `prefill` leaves behind for some rows of a batch (one leaf pass).
 
     Attributes:
-        cache: the KV cache of every row (shared prefix repeated per row, then the row's tail).
-        attention_mask: ``[rows, cached length]``, 0 on the padding between prefix and tail.
+        cache: the KV cache of these rows (each shared segment repeated for its rows, then the row's tail).
+        attention_mask: ``[rows, cached length]``, 0 on the padding between segments.
         lengths: real tokens per row (so the next token's position is ``lengths[i]``).
         last_logits: logits of each row's last real token, ``[rows, vocab]``.
-        shared: how many prefix tokens were computed once for the whole batch.
+        rows: the batch positions of these rows, in the order of the other fields.
     """
 
     cache: Any
     attention_mask: Any
     lengths: list[int]
     last_logits: Any
-    shared: int
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TreePrefill:
+    """A batch's `prefill`: its leaf passes' `Prefill` parts (every row in exactly one) and what was run.
+
+    Attributes:
+        parts: one `Prefill` per leaf pass.
+        tokens_run: real tokens the forward passes ran (each shared segment once).
+        padded_tokens: tokens the passes computed, padding included.
+        row_tokens: tokens of the rows themselves (what no sharing would run).
+        passes: forward passes.
+    """
+
+    parts: list[Prefill]
+    tokens_run: int
+    padded_tokens: int
+    row_tokens: int
+    passes: int
 
 
 def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
@@ -128,22 +338,60 @@ def prefix_only_cache(model: Any, prefix: Sequence[int], rows: int) -> Any:
     return cache
 
 
-def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_prefix: bool = True) -> Prefill:
-    """Run a batch of token rows through ``model`` and keep the cache (call under ``torch.inference_mode``).
+def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_prefix: bool = True) -> TreePrefill:
+    """Run a batch of token rows through ``model`` and keep the caches (call under ``torch.inference_mode``).
 
-    The batch's common prefix (when at least `MIN_SHARED_PREFIX` tokens) is computed once, its cache
-    repeated for every row, then the rows' tails are run left-padded behind it with explicit position
-    ids, which is exactly what one row alone would see. Only the last column's logits are computed.
+    With ``share_prefix`` the rows are computed as their prefix tree (`prefix_tree`, `tree_levels`): one
+    forward pass per level, each entry's segment left-padded behind the cache of the entry above it, with
+    explicit position ids, which is exactly what one row alone would see; then the rows' own tails, in one
+    pass or a few of similar lengths, each on a copy of the rows it continues. Only the last column's
+    logits are computed. Without it, one pass over the left-padded rows.
     """
+    import torch
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
-    shared = shared_prefix_length(rows) if share_prefix else 0
-    cache = prefix_only_cache(model, rows[0][:shared], len(rows)) if shared else DynamicCache(config=model.config)
-    ids, mask = shared_prefix_inputs(rows, shared, pad_id)
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-    out = model(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, **cache_kwargs(model, cache),
-                use_cache=True, logits_to_keep=1)
-    return Prefill(cache=cache, attention_mask=mask, lengths=[len(r) for r in rows],
-                   last_logits=out.logits[:, -1, :], shared=shared)
+    lists = [list(r) for r in rows]
+    tree = prefix_tree(lists) if share_prefix else [TreeNode(0, len(r), (i,)) for i, r in enumerate(lists)]
+    plan = tree_levels(tree, len(lists))
+
+    def run(level: Level, cache: Any, mask: Any) -> tuple[Any, Any, Any]:
+        pieces = [lists[r][start:end] for r, start, end in level.segments]
+        width = level.width
+        ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in pieces], dtype=torch.long, device=device)
+        new = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in pieces], dtype=torch.long, device=device)
+        mask = new if mask is None else torch.cat([mask, new], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_kwargs(model, cache),
+                    use_cache=True, logits_to_keep=1)
+        return cache, mask, out.logits[:, -1, :]
+
+    def select(cache: Any, mask: Any, parents: Sequence[int], copy: bool) -> tuple[Any, Any]:
+        if mask is None:
+            return DynamicCache(config=model.config), None
+        index = torch.tensor(list(parents), dtype=torch.long, device=device)
+        if copy:  # several leaf passes continue the same cache: each works on its own rows
+            cache = copy_cache(cache)
+        cache.batch_select_indices(index)
+        return cache, mask.index_select(0, index)
+
+    cache, mask = DynamicCache(config=model.config), None
+    for level in plan.levels:
+        cache, mask = select(cache, mask, level.parents, copy=False)
+        cache, mask, _ = run(level, cache, mask)
+    parts = []
+    for k, leaves in enumerate(plan.leaves):
+        leaf_cache, leaf_mask = select(cache, mask, leaves.parents, copy=k < len(plan.leaves) - 1)
+        leaf_cache, leaf_mask, logits = run(leaves, leaf_cache, leaf_mask)
+        members = [r for r, _, _ in leaves.segments]
+        parts.append(Prefill(cache=leaf_cache, attention_mask=leaf_mask, lengths=[len(lists[r]) for r in members],
+                             last_logits=logits, rows=members))
+    return TreePrefill(parts, tokens_run=plan.tokens, padded_tokens=plan.padded_tokens,
+                       row_tokens=sum(len(r) for r in lists), passes=plan.passes)
+
+
+def copy_cache(cache: Any) -> Any:
+    """An independent copy of a KV cache (its tensors are not shared), for a second continuation of it."""
+    import copy
+
+    return copy.deepcopy(cache)

@@ -7,18 +7,19 @@ short pass over the candidates' remaining tokens on top of the cached contexts.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from .batching import plan_batches, prefill
+from .batching import TreePrefill, plan_batches, prefill
 from .compat import cache_kwargs
 
 
 def continuation_logprobs(model: Any, rows: Sequence[tuple[list[int], list[list[int]]]], *, pad_id: int,
-                          batch_size: int, batch_tokens: Optional[int] = None,
-                          share_prefix: bool = True) -> list[list[float]]:
+                          batch_size: int, batch_tokens: Optional[int] = None, share_prefix: bool = True,
+                          on_prefill: Optional[Callable[[TreePrefill], None]] = None) -> list[list[float]]:
     """Log-probability of each continuation given its context: ``rows`` are (context ids, continuations).
 
-    Runs under ``torch.inference_mode``; batches are planned by `plan_batches`.
+    Runs under ``torch.inference_mode``; batches are planned by `plan_batches`; ``on_prefill`` sees each
+    batch's `TreePrefill` (for counters).
     """
     import torch
 
@@ -26,14 +27,17 @@ def continuation_logprobs(model: Any, rows: Sequence[tuple[list[int], list[list[
     contexts = [ctx for ctx, _ in rows]
     with torch.inference_mode():
         for batch in plan_batches(contexts, max_rows=batch_size, max_tokens=batch_tokens, group_prefixes=share_prefix):
-            state = prefill(model, [contexts[i] for i in batch], pad_id=pad_id, share_prefix=share_prefix)
-            first = torch.log_softmax(state.last_logits.float(), dim=-1)
-            conts = [rows[i][1] for i in batch]
-            scores = [[float(first[r, ids[0]]) for ids in c] for r, c in enumerate(conts)]
-            if max(len(ids) for c in conts for ids in c) > 1:
-                continue_candidates(model, state, conts, scores, pad_id=pad_id)
-            for r, i in enumerate(batch):
-                results[i] = scores[r]
+            run = prefill(model, [contexts[i] for i in batch], pad_id=pad_id, share_prefix=share_prefix)
+            if on_prefill is not None:
+                on_prefill(run)
+            for part in run.parts:
+                first = torch.log_softmax(part.last_logits.float(), dim=-1)
+                conts = [rows[batch[r]][1] for r in part.rows]
+                scores = [[float(first[k, ids[0]]) for ids in c] for k, c in enumerate(conts)]
+                if max(len(ids) for c in conts for ids in c) > 1:
+                    continue_candidates(model, part, conts, scores, pad_id=pad_id)
+                for k, r in enumerate(part.rows):
+                    results[batch[r]] = scores[k]
     return results
 
 

@@ -101,6 +101,6 @@ def read_from_generation(model: Any, generated: Generated, rows: Sequence[tuple[
     scores = [[float(first[r, ids_[0]]) for ids_ in c] for r, c in enumerate(conts)]
     if max(len(ids_) for c in conts for ids_ in c) > 1:
         state = Prefill(cache=generated.cache, attention_mask=mask, lengths=[len(ctx) for ctx, _ in rows],
-                        last_logits=None, shared=0)
+                        last_logits=None)
         continue_candidates(model, state, conts, scores, pad_id=pad_id)
     return scores
