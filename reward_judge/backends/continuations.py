@@ -48,13 +48,26 @@ def candidate_tokens(tokenizer: Any, context: JudgeInput, candidates: Sequence[s
         >>> candidate_tokens(tokenizer, JudgeInput("Rating: [["), ["9]]", "10]]"])   # doctest: +SKIP
         ([49, 1236, 42, 5176], [[39, 4047], [33, 32, 4047]])
     """
-    context_ids, *full = encode_all(tokenizer, [context, *(context.extend(c) for c in candidates)])
-    shared = min(common_prefix_length([context_ids, *full]), len(context_ids))
-    continuations = [ids[shared:] for ids in full]
-    for candidate, ids in zip(candidates, continuations, strict=True):
-        if not ids:
-            raise ValueError(f"candidate answer {candidate!r} adds no token to the judge input")
-    return list(full[0][:shared]), continuations
+    return candidate_tokens_all(tokenizer, [context], candidates)[0]
+
+
+def candidate_tokens_all(tokenizer: Any, contexts: Sequence[JudgeInput],
+                         candidates: Sequence[str]) -> list[tuple[list[int], list[list[int]]]]:
+    """`candidate_tokens` of every context, with one tokenizer call for all of them (a fast tokenizer encodes a
+    batch in parallel: for 256 judge inputs and 10 candidates that is one call instead of 256)."""
+    texts = [text for context in contexts for text in (context, *(context.extend(c) for c in candidates))]
+    encoded = encode_all(tokenizer, texts)
+    width = 1 + len(candidates)
+    rows = []
+    for k in range(len(contexts)):
+        context_ids, *full = encoded[k * width:(k + 1) * width]
+        shared = min(common_prefix_length([context_ids, *full]), len(context_ids))
+        continuations = [ids[shared:] for ids in full]
+        for candidate, ids in zip(candidates, continuations, strict=True):
+            if not ids:
+                raise ValueError(f"candidate answer {candidate!r} adds no token to the judge input")
+        rows.append((list(full[0][:shared]), continuations))
+    return rows
 
 
 Prefix = tuple[int, ...]

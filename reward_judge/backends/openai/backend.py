@@ -277,7 +277,10 @@ class OpenAIBackend(JudgeBackend):
         """
         name = self._token_name(token)
         full = self._node_input(slot, context_ids, read.prefix + (token,))
-        top_k = self._top_k()
+        # A longer list than the node's: on a server that reports echoed rows one position late the token is
+        # read from the row that gave the node's top-k, where it is missing at that length by construction; and
+        # the alignment check needs the node's top-k inside the echoed rows.
+        top_k = min(max(10 * self._top_k(), 20), self._limit or MAX_ECHO_TOP_LOGPROBS, MAX_ECHO_TOP_LOGPROBS)
         while True:
             self.echo_requests += 1
             answer = await self._logprobs_completion(

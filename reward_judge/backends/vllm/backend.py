@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from array import array
 from typing import Any, Optional, Sequence
@@ -28,7 +29,7 @@ from typing import Any, Optional, Sequence
 from ...judge_input import JudgeInput, encode_all
 from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
                     GenerationParams, JudgeBackend, LogprobsUnsupported)
-from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens, walk_tries
+from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens, candidate_tokens_all, walk_tries
 from .engine import import_vllm, start_engine, stop_engine
 from .options import VLLMOptions
 
@@ -77,6 +78,10 @@ class VLLMBackend(JudgeBackend):
         self.trie_cached_tokens = 0
         self.onepass_rows = 0
         self.second_pass_rows = 0
+        #: Seconds spent inside the engine's ``generate`` (the rest of a call is tokenising, cutting, bookkeeping).
+        self.engine_seconds = 0.0
+        #: Set it to a list to record (prompt tokens, of them from the prefix cache, generated tokens) per request.
+        self.request_log: Optional[list[tuple[int, int, int]]] = None
         if start:
             self.engine  # noqa: B018 - start it now, so a bad model or option fails here
 
@@ -118,10 +123,15 @@ class VLLMBackend(JudgeBackend):
         if not prompts:
             return []
         with self._lock:
-            outputs = self.engine.generate([{"prompt_token_ids": list(ids)} for ids in prompts], list(params),
-                                           use_tqdm=False)
+            engine = self.engine
+            start = time.perf_counter()
+            outputs = engine.generate([{"prompt_token_ids": list(ids)} for ids in prompts], list(params), use_tqdm=False)
+            self.engine_seconds += time.perf_counter() - start
         if len(outputs) != len(prompts):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} prompts")
+        if self.request_log is not None:
+            self.request_log.extend((len(ids), int(getattr(out, "num_cached_tokens", 0) or 0), len(out.outputs[0].token_ids))
+                                    for ids, out in zip(prompts, outputs, strict=True))
         return outputs
 
     def _sampling(self, params: GenerationParams, prompt: Sequence[int], logprob_ids: Optional[list[int]] = None) -> Any:
@@ -170,7 +180,7 @@ class VLLMBackend(JudgeBackend):
 
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         """Log-probability of each candidate after each context: a trie walk of one-token reads."""
-        tries = [CandidateTrie(*candidate_tokens(self.tokenizer, context, candidates)) for context in contexts]
+        tries = [CandidateTrie(*row) for row in candidate_tokens_all(self.tokenizer, contexts, candidates)]
         walk_tries(tries, self._read_next)
         return [trie.totals() for trie in tries]
 
@@ -182,14 +192,21 @@ class VLLMBackend(JudgeBackend):
         encoded = encode_all(self.tokenizer, inputs)
         watched = self._first_answer_tokens(inputs, slots)
         outputs = self._run(encoded, [self._sampling(params, ids, watched[k] or None) for k, ids in enumerate(encoded)])
-        reads: list[Any] = [None] * len(inputs)
+        generated = [list(out.outputs[0].token_ids) for out in outputs]
+        raws = [self._decode(ids) for ids in generated]
+        cuts = [slot.cut(judge_input, raw) for judge_input, raw, slot in zip(inputs, raws, slots, strict=True)]
+        rows: list[Any] = [None] * len(inputs)
+        by_candidates: dict[tuple[str, ...], list[int]] = {}
+        for k, slot in enumerate(slots):
+            by_candidates.setdefault(tuple(slot.candidates), []).append(k)
+        for candidates, members in by_candidates.items():
+            for k, row in zip(members, candidate_tokens_all(self.tokenizer, [cuts[k][0] for k in members], candidates),
+                              strict=True):
+                rows[k] = row
         tries: list[CandidateTrie] = []
-        for k, (judge_input, slot, out) in enumerate(zip(inputs, slots, outputs, strict=True)):
-            generated = list(out.outputs[0].token_ids)
-            raw = self._decode(generated)
-            context, kept, written = slot.cut(judge_input, raw)
-            trie = CandidateTrie(*candidate_tokens(self.tokenizer, context, slot.candidates))
-            step = _generation_step(encoded[k], generated, trie.context)
+        for k, out in enumerate(outputs):
+            trie = CandidateTrie(*rows[k])
+            step = _generation_step(encoded[k], generated[k], trie.context)
             root = trie.children[()]
             if step is not None and watched[k] and set(root) <= set(watched[k]):
                 trie.record((), _step_logprobs(out.outputs[0].logprobs, step))
@@ -197,9 +214,9 @@ class VLLMBackend(JudgeBackend):
             else:
                 self.second_pass_rows += 1
             tries.append(trie)
-            reads[k] = (raw, kept, written)
         walk_tries(tries, self._read_next)
-        return [AnswerRead(raw, kept, written, trie.totals()) for (raw, kept, written), trie in zip(reads, tries, strict=True)]
+        return [AnswerRead(raw, kept, written, trie.totals())
+                for raw, (_, kept, written), trie in zip(raws, cuts, tries, strict=True)]
 
     def _first_answer_tokens(self, inputs: Sequence[JudgeInput], slots: Sequence[AnswerSlot]) -> list[list[int]]:
         """Per input, the first tokens of its slot's candidates (what the generation records at every step).
