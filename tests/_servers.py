@@ -53,13 +53,17 @@ class ServerProcess:
     """A server subprocess; ``stop()`` (or the context manager) ends it with SIGTERM, then SIGKILL."""
 
     def __init__(self, argv: Sequence[str], port: int, log: Path, health: str = "/health", startup_s: float = 180,
-                 env: Optional[dict[str, str]] = None):
+                 env: Optional[dict[str, str]] = None, process_group: bool = False):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._log_handle = log.open("w")
+        #: The server runs in a session of its own and stops with every process it started (vLLM's API server,
+        #: engine core and worker are three processes).
+        self.process_group = process_group
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-        self.proc = subprocess.Popen(list(argv), stdout=self._log_handle, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(list(argv), stdout=self._log_handle, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=process_group)
         deadline = time.monotonic() + startup_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,14 +79,25 @@ class ServerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, wait_s: float = 30) -> Optional[int]:
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self._signal(sig)
             try:
                 self.proc.wait(wait_s)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait(10)
+        if self.process_group:  # children that outlived the server (an engine process) go with it
+            self._signal(signal.SIGKILL)
         self._log_handle.close()
         return self.proc.returncode
+
+    def _signal(self, sig: int) -> None:
+        try:
+            if self.process_group:
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

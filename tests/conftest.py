@@ -35,7 +35,8 @@ DIGIT = CustomProtocol(
 
 TIERS = ("unit", "model", "process", "training")
 #: Fixtures that load the embedded judge (or its files): a unit test may not use them.
-MODEL_FIXTURES = frozenset({"default_judge", "grading_judge", "judge_backend", "make_rm", "exported_judge"})
+MODEL_FIXTURES = frozenset({"default_judge", "grading_judge", "judge_backend", "make_rm", "exported_judge",
+                            "vllm_server", "vllm_judge"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -101,3 +102,46 @@ def exported_judge(tmp_path_factory):
     from reward_judge.export import export_judge
 
     return export_judge("default", tmp_path_factory.mktemp("exported") / "judge")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory, exported_judge):
+    """One vLLM OpenAI-compatible server for the session, on the exported embedded judge (see ``tests/_vllm.py``)."""
+    from tests._vllm import require_vllm, start_vllm_server
+
+    require_vllm()
+    server = start_vllm_server(str(exported_judge), tmp_path_factory.mktemp("vllm-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_judge(vllm_server, exported_judge):
+    """The session's one in-process vLLM engine (``backend="vllm"``), started after the server (``tests/_vllm.py``).
+
+    Tests derive reward models on it with ``with_options`` (another mode or protocol, the same engine).
+    """
+    from tests._vllm import ENGINE_OPTIONS
+
+    judge = GenerativeRewardModel.from_pretrained("default", max_new_tokens=24, **ENGINE_OPTIONS)
+    yield judge
+    judge.close()
+
+
+@pytest.fixture(scope="session")
+def transformers_reference(default_judge):
+    """``reference(judge, prompts, completions)``: the same configuration scored on the session's transformers
+    backend (the same weights), computed once per configuration and rollouts for the whole session (the vLLM
+    tests of both files compare with the same references)."""
+    done: dict[tuple, list] = {}
+
+    def reference(judge: GenerativeRewardModel, prompts, completions) -> list:
+        # what changes a verdict: the scorer's own fields (mode, decoding), the protocol, rubric and formatting
+        key = (repr(sorted(judge.scorer.cache_fields().items())), repr(judge.protocols), repr(judge.rubric),
+               judge.config.chat_format, repr(judge.config.normalize), tuple(prompts), tuple(completions))
+        if key not in done:
+            config = judge.config.replace(backend="transformers")
+            done[key] = GenerativeRewardModel(default_judge.backend, config, judge="default").score(prompts, completions)
+        return done[key]
+
+    return reference

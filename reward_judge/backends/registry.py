@@ -167,9 +167,11 @@ def get_backend(name: str) -> BackendSpec:
 def _builtin() -> None:
     from .openai.options import OpenAIOptions
     from .transformers.options import TransformersOptions
+    from .vllm.options import VLLMOptions
 
     register_backend("transformers", TransformersOptions, "reward_judge.backends.transformers.backend:load")
     register_backend("openai", OpenAIOptions, "reward_judge.backends.openai.backend:load")
+    register_backend("vllm", VLLMOptions, "reward_judge.backends.vllm.backend:load")
 
 
 _builtin()

@@ -7,14 +7,17 @@ as text in which untrusted special-token strings are made inert (see `reward_jud
 ``endpoint="chat"`` sends the judge messages to ``/v1/chat/completions`` and lets the server apply
 its chat template (generate mode only: a chat answer has no answer slot to read probabilities at).
 
-Score distributions (modes ``expected`` and ``direct``) use the completions API's log-probabilities:
-the top log-probabilities of the first generated token at the answer slot serve every candidate answer
-that is one token; a multi-token candidate (``10]]``, ``Response 1``), or one outside the top-k, is
-sent as part of the prompt with ``echo`` and its tokens' prompt log-probabilities are summed, exactly
-as the transformers backend teacher-forces them. Servers disagree on how echoed log-probabilities are
-aligned (llama-cpp-python 0.3 reports each prompt token's value from the row that predicts the next
-token unless the prompt starts with BOS), so every echoed answer is aligned against the exact
-first-token distribution read at the same slot before its values are used.
+Score distributions (modes ``expected`` and ``direct``) use the completions API's log-probabilities of
+one-token requests: every candidate answer is read by walking the candidates' token trie
+(`reward_judge.backends.continuations.CandidateTrie`), one ``max_tokens=1`` request per trie node, so a
+multi-token candidate (``10]]``, ``Response 1``) costs one short request per further token, each
+extending a prompt the server has just run (its prefix cache serves it). Where the server returns the
+log-probabilities of chosen token ids (vLLM's ``logprob_token_ids``) those are asked for; otherwise they
+are read from the top-k, asked at most at the server's limit (learnt once from its refusal), and a
+token outside the top-k is read from an echoed prompt. Servers disagree on how echoed
+log-probabilities are aligned (llama-cpp-python 0.3 reports each prompt token's value from the row
+that predicts the next token unless the prompt starts with BOS), so every echoed value is aligned
+against the exact next-token distribution read at the same node before it is used.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ import asyncio
 import logging
 import math
 import os
+import re
 from typing import Any, Optional, Sequence, Union
 
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
 from ..base import ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported
-from ..continuations import candidate_tokens
+from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
 
@@ -69,6 +73,7 @@ class OpenAIBackend(JudgeBackend):
         policy: Optional[RetryPolicy] = None,
         identity: Optional[str] = None,
         top_logprobs: int = 20,
+        chosen_token_ids: bool = True,
     ):
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint={endpoint!r} is not one of {ENDPOINTS}")
@@ -93,7 +98,16 @@ class OpenAIBackend(JudgeBackend):
         self._prompt_format = None if prompt_format == "auto" else prompt_format
         self._runner: Optional[LoopThread] = None
         self._adds_specials: Optional[bool] = None
-        self._logprobs_checked = False
+        #: Ask for chosen token ids' log-probabilities where the server returns them (found once, with the limit).
+        self.chosen_token_ids = chosen_token_ids
+        self._chosen_ids = False
+        #: The most log-probabilities per position the server accepts, once a refusal named it (None: not seen).
+        self._limit: Optional[int] = None
+        self._logprobs_known = False
+        self._discovery: Optional[asyncio.Lock] = None
+        #: One-token requests of answer trie walks, and echoed prompts read for tokens outside a node's top-k.
+        self.trie_requests = 0
+        self.echo_requests = 0
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -198,58 +212,174 @@ class OpenAIBackend(JudgeBackend):
             raise LogprobsUnsupported("endpoint='chat' cannot read answer log-probabilities; use endpoint='completions'")
 
         async def run() -> list[list[float]]:
+            await self._discover_logprobs()
             return list(await asyncio.gather(*(self._answer_logprobs(c, candidates) for c in contexts)))
 
         return self._run(run())
 
     async def _answer_logprobs(self, context: JudgeInput, candidates: Sequence[str]) -> list[float]:
+        """The candidates' log-probabilities after ``context``: a walk of their token trie, one-token requests.
+
+        Each depth's requests go out together once the previous depth's have come back, so they extend a
+        prompt the server has just run (its prefix cache serves it; echo requests would skip vLLM's).
+        """
         context_ids, continuations = candidate_tokens(self.tokenizer, context, candidates)
         slot = _slot_input(self.tokenizer, context, context_ids)
-        names = [[self._token_name(t) for t in ids] for ids in continuations]
-        payload = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "logprobs": self.top_logprobs}
-        first = _top_logprobs(await self._completion(slot, payload, ids=context_ids), 0)
-        if not first:
+        trie = CandidateTrie(context_ids, continuations)
+        for depth in range(trie.depth):
+            reads = trie.reads(depth)
+            found = await asyncio.gather(*(self._read_node(slot, context_ids, read) for read in reads))
+            for read, values in zip(reads, found, strict=True):
+                trie.record(read.prefix, values)
+        return trie.totals()
+
+    async def _read_node(self, slot: JudgeInput, context_ids: list[int], read: NextTokenRead) -> dict[int, float]:
+        """The next-token log-probabilities of ``read.tokens`` after the slot and the candidate prefix ``read.prefix``."""
+        node = self._node_input(slot, context_ids, read.prefix)
+        payload: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0}
+        if self._chosen_ids:
+            # the server returns exactly the asked tokens (vLLM: logprob_token_ids, at most 128 per request)
+            found: dict[int, float] = {}
+            tokens = list(read.tokens)
+            for start in range(0, len(tokens), MAX_CHOSEN_IDS):
+                chunk = tokens[start:start + MAX_CHOSEN_IDS]
+                self.trie_requests += 1
+                answer = await self._completion(node, dict(payload, logprobs=1, logprob_token_ids=chunk,
+                                                           return_tokens_as_token_ids=True), ids=read.prompt)
+                found.update(_token_id_logprobs(answer, chunk, self.urls[0]))
+            return found
+        self.trie_requests += 1
+        answer = await self._logprobs_completion(node, dict(payload, logprobs=self._top_k()), ids=read.prompt)
+        top = _top_logprobs(answer, 0)
+        if not top:
             raise LogprobsUnsupported(f"the judge server at {self.urls[0]} answered without logprobs")
-        values: list[Optional[float]] = [None] * len(candidates)
-        for k, ids in enumerate(continuations):
-            if len(ids) == 1 and names[k][0] in first:
-                values[k] = first[names[k][0]]
-        missing = [k for k, value in enumerate(values) if value is None]
+        found = {}
+        for token in read.tokens:
+            name = self._token_name(token)
+            if name in top:
+                found[token] = top[name]
+            else:  # outside the server's top-k: its own log-probability from an echoed prompt
+                found[token] = await self._echoed_token(slot, context_ids, read, token, top)
+        return found
 
-        async def echoed(k: int) -> float:
-            full = context.extend(candidates[k])
-            top_k = self.top_logprobs
-            while True:
-                answer = await self._completion(full, dict(payload, echo=True, logprobs=top_k),
-                                                ids=context_ids + continuations[k])
-                try:
-                    return _echoed_continuation(answer, names[k], first, self.urls[0], top_k)
-                except OutsideTopK:
-                    # a server that reports echoed rows one position late has the token's log-probability
-                    # only in the previous row's top-k: ask again for a longer list (llama-cpp-python has no cap)
-                    if top_k >= MAX_ECHO_TOP_LOGPROBS:
-                        raise
-                    top_k = min(MAX_ECHO_TOP_LOGPROBS, top_k * 10)
-                    logger.info("answer %r is outside the echoed top-k: asking again with logprobs=%d",
-                                candidates[k], top_k)
+    def _node_input(self, slot: JudgeInput, context_ids: list[int], prefix: tuple[int, ...]) -> JudgeInput:
+        """The judge input that ends after the candidate tokens ``prefix`` (for servers that take text prompts).
 
-        # one after the other: they share the context, which a server's prefix cache then computes once
-        for k in missing:
-            values[k] = await echoed(k)
-        return [float(v) for v in values]  # type: ignore[arg-type]
+        Token-id prompts need no text (``ids`` are sent); for text the prefix's tokens are spelled out and
+        checked to tokenise back to the same ids.
+        """
+        if not prefix or self._prompt_format == "token_ids":
+            return slot
+        base = self.tokenizer.decode(context_ids)
+        spelled = self.tokenizer.decode(context_ids + list(prefix))
+        node = slot.extend(spelled[len(base):])
+        if not spelled.startswith(base) or encode(self.tokenizer, node) != context_ids + list(prefix):
+            raise EndpointError(f"cannot spell the answer tokens {list(prefix)} as text after the judge input "
+                                f"({spelled[len(base) - 20:]!r}); use a server that takes token-id prompts")
+        return node
+
+    async def _echoed_token(self, slot: JudgeInput, context_ids: list[int], read: NextTokenRead, token: int,
+                            node_top: dict[str, float]) -> float:
+        """The log-probability of ``token`` after ``read``'s prompt, from an echoed prompt ending with it.
+
+        Only for a token outside the top-k of its node: echo reads prompt log-probabilities, which costs a full
+        prefill (vLLM serves no prompt log-probabilities from its prefix cache), and some servers report
+        echoed rows one position late (see `_echoed_continuation`).
+        """
+        name = self._token_name(token)
+        full = self._node_input(slot, context_ids, read.prefix + (token,))
+        # A longer list than the node's: on a server that reports echoed rows one position late the token is
+        # read from the row that gave the node's top-k, where it is missing at that length by construction; and
+        # the alignment check needs the node's top-k inside the echoed rows.
+        top_k = min(max(10 * self._top_k(), 20), self._limit or MAX_ECHO_TOP_LOGPROBS, MAX_ECHO_TOP_LOGPROBS)
+        while True:
+            self.echo_requests += 1
+            answer = await self._logprobs_completion(
+                full, {"model": self.model, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": top_k},
+                ids=read.prompt + [token])
+            try:
+                return _echoed_continuation(answer, [name], node_top, self.urls[0], top_k)
+            except OutsideTopK:
+                # a server that reports echoed rows one position late has the token's log-probability only in the
+                # previous row's top-k: ask again for a longer list, never above the server's limit
+                longer = min(MAX_ECHO_TOP_LOGPROBS, top_k * 10, self._limit or MAX_ECHO_TOP_LOGPROBS)
+                if longer <= top_k:
+                    raise
+                top_k = longer
+                logger.info("answer token %r is outside the echoed top-k: asking again with logprobs=%d", name, top_k)
+
+    def _top_k(self) -> int:
+        """Log-probabilities asked per position: ``top_logprobs``, never above the server's discovered limit."""
+        return min(self.top_logprobs, self._limit) if self._limit else self.top_logprobs
+
+    async def _logprobs_completion(self, judge_input: JudgeInput, payload: dict[str, Any],
+                                   ids: Optional[list[int]] = None) -> Any:
+        """A completions request with ``logprobs``; a refusal naming the server's limit lowers it to that limit.
+
+        The limit is remembered: no later request asks above it. A refusal that names no number halves the
+        request down to 1 (then the refusal stands).
+        """
+        while True:
+            if self._limit is not None and payload["logprobs"] > self._limit:
+                payload = dict(payload, logprobs=self._limit)
+            try:
+                return await self._completion(judge_input, payload, ids=ids)
+            except EndpointError as exc:
+                lower = _refused_logprobs_limit(exc, payload["logprobs"])
+                if lower is None:
+                    raise
+                logger.info("judge server %s refused logprobs=%d: asking at most %d from now on", self.urls[0],
+                            payload["logprobs"], lower)
+                self._limit = lower
+
+    async def _discover_logprobs(self) -> None:
+        """Once: that the server returns log-probabilities (and its limit), and whether it returns chosen token ids."""
+        if self._logprobs_known:
+            return
+        async with self._discovery_lock():
+            if self._logprobs_known:
+                return
+            payload = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "logprobs": self._top_k()}
+            answer = await self._logprobs_completion(JudgeInput("Hello"), payload)
+            if not _top_logprobs(answer, 0):
+                raise LogprobsUnsupported(f"the judge server at {self.urls[0]} answered without logprobs")
+            self._chosen_ids = self.chosen_token_ids and await self._takes_chosen_ids()
+            self._logprobs_known = True
+            logger.info("judge server %s: logprobs up to %s, %s", self.urls[0], self._limit or f">= {self._top_k()}",
+                        "chosen token ids (logprob_token_ids)" if self._chosen_ids else "top-k only")
+
+    def _discovery_lock(self) -> asyncio.Lock:
+        if self._discovery is None:
+            self._discovery = asyncio.Lock()
+        return self._discovery
+
+    async def _takes_chosen_ids(self) -> bool:
+        """Whether the server returns the log-probabilities of asked token ids (vLLM's ``logprob_token_ids``)."""
+        probe = list(dict.fromkeys(self.tokenizer("Hello world", add_special_tokens=False)["input_ids"]))[:2]
+        payload = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "logprobs": 1, "logprob_token_ids": probe,
+                   "return_tokens_as_token_ids": True}
+        try:
+            answer = await self.pool.post_json(COMPLETIONS, dict(payload, prompt=await self._prompt(JudgeInput("Hi"))),
+                                               attempts=1)
+            _token_id_logprobs(answer, probe, self.urls[0])
+        except EndpointError as exc:
+            logger.debug("judge server %s does not return chosen token ids: %s", self.urls[0], exc)
+            return False
+        return True
 
     def _token_name(self, token_id: int) -> str:
         """The text a server reports for one token (its decoded piece)."""
         return self.tokenizer.decode([token_id])
 
     def check_answer_logprobs(self, mode: str) -> None:
-        """Raise `LogprobsUnsupported` (naming this backend and ``mode``) unless the server returns log-probabilities."""
-        if self._logprobs_checked:
+        """Raise `LogprobsUnsupported` (naming this backend and ``mode``) unless the server returns log-probabilities.
+
+        This also learns the server's logprobs limit and whether it returns chosen token ids (once).
+        """
+        if self._logprobs_known:
             return
-        payload = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "logprobs": 5}
         try:
-            answer = self._run(self._completion(JudgeInput("Hello"), payload))
-            found = _top_logprobs(answer, 0)
+            self._run(self._discover_logprobs())
         except EndpointError as exc:
             if exc.status is None:  # no server answered: nothing is known yet; requests will count their failures
                 logger.warning("could not reach the judge server at %s to check that it returns logprobs for mode=%r: %s",
@@ -259,12 +389,11 @@ class OpenAIBackend(JudgeBackend):
                 f"backend 'openai' cannot serve mode={mode!r}: the judge server at {self.urls[0]} refused a logprobs "
                 f"request ({exc}). Score-distribution modes need a server that returns logprobs (vLLM, SGLang, "
                 "llama.cpp); use mode='generate' with this server.") from exc
-        if not found:
+        except LogprobsUnsupported as exc:
             raise LogprobsUnsupported(
                 f"backend 'openai' cannot serve mode={mode!r}: the judge server at {self.urls[0]} answered without "
                 "logprobs. Score-distribution modes need a server that returns them (vLLM, SGLang, llama.cpp); use "
-                "mode='generate' with this server.")
-        self._logprobs_checked = True
+                "mode='generate' with this server.") from exc
 
     def close(self) -> None:
         if self._runner is not None:
@@ -321,6 +450,45 @@ def _distance(a: dict[str, float], b: Optional[dict[str, float]]) -> float:
     if len(shared) < min(2, len(a)):
         return math.inf
     return sum(abs(a[t] - b[t]) for t in shared) / len(shared)
+
+
+#: Most token ids one request may ask log-probabilities for with ``logprob_token_ids`` (vLLM's cap).
+MAX_CHOSEN_IDS = 128
+
+_LIMIT_IN_MESSAGE = re.compile(r"max(?:imum)?(?:\s+allowed)?\D{0,12}?(\d+)", re.IGNORECASE)
+
+
+def _refused_logprobs_limit(exc: EndpointError, asked: int) -> Optional[int]:
+    """The lower ``logprobs`` to ask after ``exc`` refused ``asked``: the limit its message names, else half.
+
+    None when ``exc`` is no refusal of the logprobs count (or nothing lower is left to ask).
+
+    Example:
+        >>> refused = EndpointError('HTTP 400: {"error":{"message":"Requested sample logprobs of 21, which is '
+        ...                         'greater than max allowed: 20 (parameter=logprobs, value=21)"}}', 400)
+        >>> _refused_logprobs_limit(refused, 21), _refused_logprobs_limit(EndpointError("HTTP 400: logprobs", 400), 8)
+        (20, 4)
+    """
+    message = str(exc)
+    if exc.status != 400 or "logprob" not in message.lower():
+        return None
+    named = [int(n) for n in _LIMIT_IN_MESSAGE.findall(message)]
+    lower = next((n for n in named if 1 <= n < asked), None)
+    if lower is None and asked > 1:
+        lower = asked // 2
+    return lower
+
+
+def _token_id_logprobs(answer: Any, tokens: Sequence[int], url: str) -> dict[int, float]:
+    """``{token id: log-probability}`` of ``tokens`` from an answer with ``return_tokens_as_token_ids``."""
+    top = _top_logprobs(answer, 0)
+    found = {int(key.split(":", 1)[1]): value for key, value in top.items()
+             if key.startswith("token_id:") and key[9:].lstrip("-").isdigit()}
+    missing = [t for t in tokens if t not in found]
+    if missing:
+        raise EndpointError(f"the judge server at {url} did not return the log-probabilities of token ids {missing} "
+                            f"it was asked for (keys {sorted(top)[:5]})")
+    return {t: found[t] for t in tokens}
 
 
 MAX_ECHO_TOP_LOGPROBS = 2000
@@ -391,4 +559,5 @@ def load(context: BackendContext, options: OpenAIOptions) -> OpenAIBackend:
         prompt_format=options.prompt_format, timeout=options.request_timeout,
         max_concurrency=options.max_concurrency, policy=RetryPolicy(max_attempts=options.max_retries + 1),
         identity=f"openai:{context.identity or model}", top_logprobs=options.top_logprobs,
+        chosen_token_ids=options.chosen_token_ids,
     )

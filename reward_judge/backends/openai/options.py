@@ -46,7 +46,11 @@ class OpenAIOptions(BackendOptions):
     max_retries: int = option(3, "Retries of a failed judge request (connection errors, 429, 5xx), over all URLs.")
     max_concurrency: int = option(32, "Judge requests in flight at once.")
     top_logprobs: int = option(
-        20, "Log-probabilities asked per position when reading answer distributions (vLLM's default cap is 20).")
+        20, "Most log-probabilities asked per position when reading answer distributions from the top-k; never "
+        "more than the server accepts (its limit is learnt from its refusal: vLLM's default is 20).")
+    chosen_token_ids: bool = option(
+        True, "Ask for the log-probabilities of the answer tokens themselves where the server offers it (vLLM's "
+        "logprob_token_ids): exact at any rank, no top-k cut-off. Checked once; other servers use the top-k.")
 
     def __post_init__(self) -> None:
         if self.endpoint not in ENDPOINTS:

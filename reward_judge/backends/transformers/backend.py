@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 from ...judge_input import JudgeInput, encode_all
 from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
                     GenerationParams, JudgeBackend, JudgeOutOfMemory, is_out_of_memory)
-from ..continuations import candidate_tokens
+from ..continuations import candidate_tokens, candidate_tokens_all
 from .batching import plan_batches, prefix_only_cache, shared_prefix_inputs, shared_prefix_length
 from .logprobs import continuation_logprobs
 from .onepass import Generated, cached_columns, kept_prefix, read_from_generation
@@ -194,7 +194,7 @@ class TransformersBackend(JudgeBackend):
 
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
         """Log-probability of each candidate written after each context (see `logprobs.continuation_logprobs`)."""
-        rows = [candidate_tokens(self.tokenizer, ctx, candidates) for ctx in contexts]
+        rows = candidate_tokens_all(self.tokenizer, contexts, candidates)
         return continuation_logprobs(self.model, rows, pad_id=self.tokenizer.pad_token_id, batch_size=self.batch_size,
                                      batch_tokens=self.batch_tokens, share_prefix=self.prefix_cache,
                                      on_prefill=self._count_prefill)
