@@ -110,8 +110,8 @@ def _changed(value: Any, data: Any) -> Any:
     if isinstance(value, bool):
         return not value
     if isinstance(value, tuple) and value and all(isinstance(v, (int, float)) for v in value):
-        low = data.draw(st.integers(-5, 5))
-        return (low, low + data.draw(st.integers(1, 20)))
+        ranges = st.tuples(st.integers(-5, 5), st.integers(1, 20)).map(lambda t: (t[0], t[0] + t[1]))
+        return data.draw(ranges.filter(lambda r: r != tuple(value)))
     if isinstance(value, tuple):
         return tuple(data.draw(st.lists(st.text("123456789", min_size=1, max_size=2), min_size=1, max_size=4,
                                         unique=True)))
