@@ -9,6 +9,9 @@ Endpoints:
   so the judge reads the conversation and the answer, never the policy's chat markup;
 - ``POST /v1/score``: prompts (text or chat messages), completions, optional reference / rubric /
   completions_b -> the full `JudgeResult` fields;
+- ``POST /slime/reward``: slime's ``remote_rm`` request (``prompt``, ``response``, ``label``) -> the reward as a
+  JSON number (``--rm-type remote_rm --rm-url http://host:port/slime/reward``); like ``/get_reward`` it
+  sends ``--get-reward-fallback`` where the judge gave no valid answer (counted in ``/metrics``);
 - ``GET /health`` (always open) and ``GET /metrics`` (Prometheus exposition, `server_metrics`).
 
 Requests from all clients are micro-batched (`batcher.MicroBatcher`), so client concurrency becomes
@@ -39,6 +42,7 @@ from .openrlhf import read_request
 from .policy_prompts import PolicyPromptReader
 from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
+from .slime import read_remote_request, read_sample
 
 __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES"]
 
@@ -47,6 +51,7 @@ logger = logging.getLogger(__name__)
 SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "completions_b")
 GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 """Our names -> the names an OpenRLHF client sent, for error messages of ``/get_reward``."""
+SLIME_FIELDS = {"completions": "response", "reference": "label"}
 
 
 def _client_names(message: str, names: dict[str, str]) -> str:
@@ -187,6 +192,20 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         rewards = [get_reward_fallback if r.reward is None else r.reward for r in results]
         return {"rewards": rewards, "scores": rewards,
                 "extra_logs": {"judge_fallback": [float(r.fallback or r.reward is None) for r in results]}}
+
+    @app.post("/slime/reward")
+    async def slime_reward(request: Request) -> Any:
+        # slime's --rm-type remote_rm: {"prompt", "response", "label"} -> the reward, a JSON number
+        body = await json_object(request)
+        try:
+            prompt, response, label = read_remote_request(body)
+            judge_prompt, completion, reference, _ = read_sample(prompt, response, label, None, policy)
+        except ValueError as exc:
+            raise refuse(422, str(exc)) from None
+        results = await run("slime", [judge_prompt], [completion], SLIME_FIELDS, reference=[reference])
+        if isinstance(results, JSONResponse):
+            return results
+        return get_reward_fallback if results[0].reward is None else results[0].reward
 
     @app.get("/health")
     async def health(request: Request) -> Any:

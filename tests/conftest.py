@@ -101,3 +101,19 @@ def exported_judge(tmp_path_factory):
     from reward_judge.export import export_judge
 
     return export_judge("default", tmp_path_factory.mktemp("exported") / "judge")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """ONE local Ray cluster for the whole session (starting one costs 10-20 s here): its address, ``host:port``.
+
+    The processes the tests start join it (``--ray-address``) with ``RAY_AUTH_MODE=disabled`` in their environment.
+    """
+    pytest.importorskip("ray", reason="the 'ray' extra is not installed (pip install 'reward-judge[ray]')")
+    from tests._servers import RayHead
+
+    head = RayHead(tmp_path_factory.mktemp("ray") / "head.log")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        yield head.address
+    head.stop()
