@@ -33,7 +33,7 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 from .ray_cluster import check_positive, connect, local_cpus, portable_judge, replica_resources, require_ray
 from .rollout_file import (RESULT_FIELDS, InputLine, RowSpec, ScoreTally, judge_records, parse_line,
@@ -207,13 +207,14 @@ def _read_chunks(path: str, chunk_size: int) -> Iterator[Any]:
 def score_file(source: Any, target: Any, judge: Any = "default", options: Optional[Mapping[str, Any]] = None, *,
                num_replicas: int = 1, num_cpus_per_replica: Optional[float] = None, num_gpus_per_replica: float = 0.0,
                ray_address: Optional[str] = None, chunk_size: int = 64, raw: bool = False, strict: bool = False,
-               progress: bool = True, total: Optional[int] = None, quiet: bool = False) -> ScoreTally:
+               progress: bool = True, total: Optional[int] = None, quiet: bool = False,
+               on_written: Optional[Callable[[int], None]] = None) -> ScoreTally:
     """``reward-judge score --ray``: judge the JSONL file ``source`` on an actor pool and write ``target`` in input
     order (through a temporary file: a failed job leaves none). Returns what was written.
 
     Joins the cluster at ``ray_address``, or starts a local one for the job (stopped at the end). Replicas
     reserve ``num_cpus_per_replica`` CPUs each (default: a local cluster's CPUs shared among them; 1 on a
-    joined cluster) and ``num_gpus_per_replica`` GPUs.
+    joined cluster) and ``num_gpus_per_replica`` GPUs. ``on_written(rows)`` is called after every chunk written.
     """
     from tqdm import tqdm
 
@@ -259,6 +260,8 @@ def score_file(source: Any, target: Any, judge: Any = "default", options: Option
                         out.write(text + "\n")
                         tally.add(kind, line)
                     bar.update(len(lines))
+                    if on_written is not None:
+                        on_written(len(lines))
         return tally
     except Exception as exc:
         cause = _user_error(exc)

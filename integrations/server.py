@@ -42,7 +42,7 @@ from .openrlhf import read_request
 from .policy_prompts import PolicyPromptReader
 from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
-from .slime import read_remote_request, read_sample
+from .slime import fit_columns, read_remote_request, read_sample
 
 __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES"]
 
@@ -199,9 +199,10 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         body = await json_object(request)
         try:
             prompt, response, label = read_remote_request(body)
-            judge_prompt, completion, reference, _ = read_sample(prompt, response, label, None, policy)
+            rows = fit_columns(reward_model, [read_sample(prompt, response, label, None, policy)])
         except ValueError as exc:
             raise refuse(422, str(exc)) from None
+        judge_prompt, completion, reference, _ = rows[0]
         results = await run("slime", [judge_prompt], [completion], SLIME_FIELDS, reference=[reference])
         if isinstance(results, JSONResponse):
             return results

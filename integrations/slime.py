@@ -10,15 +10,17 @@ generate function that returns several samples makes slime call the function wit
   once from ``$REWARD_JUDGE_CONFIG`` / ``REWARD_JUDGE_*``, `judge_settings`); concurrent samples are judged
   together. ``--group-rm`` with a pairwise or listwise protocol rewards a group's samples against each other;
 - ``--custom-rm-path reward_judge.integrations.slime.rm_remote``: the same through ``reward-judge serve``
-  (``$REWARD_JUDGE_URL``; with ``--group-rm`` a group is one request);
+  (``$REWARD_JUDGE_URL``, ``$REWARD_JUDGE_API_KEY``): each sample is a ``/slime/reward`` request, with the
+  client's retries, failover and timeout (`remote.RemoteRewardModel`); the server batches them;
 - or no custom code at all: ``--rm-type remote_rm --rm-url http://judge-host:8000/slime/reward``, slime's
   own client posting ``{"prompt", "response", "label"}`` to the reward server.
 
 Each sample is read as slime builds it: ``prompt`` (text, the chat-templated text with
 ``--apply-chat-template``, which is read back into the conversation, or chat messages), ``response`` (the
 policy's trailing end-of-turn text is cut), ``label`` (the reference answer, from ``--label-key``) and
-``metadata["rubric"]`` (the row's rubric, from ``--metadata-key``). The reward is a number: the judge's, or
-``fallback_reward`` where it gave no valid answer (logged and counted in `stats`).
+``metadata["rubric"]`` (the row's rubric, from ``--metadata-key``); a label or rubric the judge's protocol has
+no slot for is left out (`fit_columns`). The reward is a number: the judge's, or ``fallback_reward`` where it
+gave no valid answer or no server answered in time (logged and counted in `stats`).
 
 Example::
 
@@ -31,6 +33,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter
@@ -88,9 +91,26 @@ def _rewards(answers: Sequence[tuple[Optional[float], bool]], fallback: float) -
     return [fallback if reward is None else float(reward) for reward, _ in answers]
 
 
+_noted: set[tuple[str, str]] = set()
+
+
+def fit_columns(rm: Any, rows: Sequence[Row]) -> list[Row]:
+    """``rows`` without the labels (references) or rubrics the judge's protocol has no slot for: a dataset's
+    ``--label-key`` column serves rule-based rewards too, and must not break a judge that does not read it
+    (noted once, as the TRL reward call does)."""
+    keep_reference = rm.protocol.reference_slot != "none" or rm.reference_protocol is not None
+    keep_rubric = any(p.uses_rubric for p in rm.protocols)
+    for kept, column in ((keep_reference, "label"), (keep_rubric, "metadata['rubric']")):
+        if not kept and (rm.protocol.name, column) not in _noted and \
+                any(r[2 if column == "label" else 3] is not None for r in rows):
+            _noted.add((rm.protocol.name, column))
+            logger.info("sample %s ignored: protocol %s has no slot for it", column, rm.protocol.name)
+    return [(p, c, ref if keep_reference else None, rub if keep_rubric else None) for p, c, ref, rub in rows]
+
+
 async def _judge(args: Any, samples: Sequence[Any]) -> list[float]:
     judge = shared_judge(current_settings())
-    rows = _rows(samples, judge.policy)
+    rows = fit_columns(judge.batcher.rm, _rows(samples, judge.policy))
     if not rows:
         return []
     results = await judge.batcher.ascore([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows],
@@ -112,14 +132,25 @@ async def group_rm(args: Any, samples: Sequence[Any], **kwargs: Any) -> list[flo
 
 
 async def _judge_remote(args: Any, samples: Sequence[Any]) -> list[float]:
+    from reward_judge.integrations.remote import NoAnswer
+
     settings = current_settings()
     client = shared_remote(None, settings)
-    rows = _rows(samples, shared_policy(settings))
-    if not rows:
-        return []
-    records = await client.ascore([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows],
-                                  rubric=[r[3] for r in rows])
-    return _rewards([(r.get("reward"), bool(r.get("fallback"))) for r in records], settings.fallback_reward)
+    _rows(samples, shared_policy(settings))  # a bad sample is named here, before anything is sent
+
+    async def one(sample: Any) -> tuple[Optional[float], bool]:
+        # the server's slime route: it reads the prompt, and drops a label its judge has no slot for
+        body = {"prompt": sample.prompt, "response": sample.response, "label": getattr(sample, "label", None)}
+        try:
+            reward = await client.apost("/slime/reward", body, 1)
+        except NoAnswer:
+            return None, True
+        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+            raise ValueError(f"the reward server answered /slime/reward with {str(reward)[:80]!r}, not a number")
+        return float(reward), False
+
+    answers = await asyncio.gather(*(one(s) for s in samples))
+    return _rewards(answers, settings.fallback_reward)
 
 
 async def rm_remote(args: Any, sample: Any, **kwargs: Any) -> Union[float, list[float]]:

@@ -104,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
     root = logging.getLogger().level
     # -v shows uvicorn's access log; the guard has already taken the key out of every URL it prints
     uvicorn_level = "debug" if root <= logging.DEBUG else "info" if root <= logging.INFO else "warning"
+    # asyncio's loop and h11, whatever else is installed: ray[serve] brings uvloop and httptools, which uvicorn
+    # would pick by itself, and with both the queue-full test's clients starve (the clients a batch just answered
+    # take the freed queue slots before any retrying one: tests/test_server.py)
     uvicorn.run(app, host=args.host, port=args.port, log_level=uvicorn_level, server_header=False,
-                timeout_graceful_shutdown=60)
+                timeout_graceful_shutdown=60, loop="asyncio", http="h11")
     return 0
 
 
