@@ -258,6 +258,12 @@ class ThreadedBatcher:
         """`JudgeResult` records for these rollouts (``reference``, ``rubric``: one value or one per row)."""
         return self._runner.run(self._batcher.submit(list(prompts), list(completions), **columns))
 
+    async def ascore(self, prompts: list[Any], completions: list[Any], **columns: Any) -> list[Any]:
+        """`score` for a caller on its own event loop (verl's reward loop, slime's rollout): awaits the batch
+        without blocking that loop."""
+        return await asyncio.wrap_future(self._runner.submit(self._batcher.submit(list(prompts), list(completions),
+                                                                                  **columns)))
+
     def close(self) -> None:
         self._runner.run(self._batcher.drain(timeout=60))
         self._runner.close()

@@ -213,3 +213,37 @@ def shared_judge(settings: Optional[JudgeSettings] = None) -> SharedJudge:
             atexit.register(batcher.close)  # finish what is queued, stop the loop thread
             _SHARED[key] = SharedJudge(settings, batcher, settings.build_policy_reader())
         return _SHARED[key]
+
+
+_REMOTES: dict[tuple[str, float], Any] = {}
+
+
+def shared_remote(url: Union[str, list[str], tuple[str, ...], None], settings: JudgeSettings) -> Any:
+    """The process's `remote.RemoteRewardModel` for ``url`` (default: the settings' ``url``), built on first use.
+
+    It answers ``None`` for rollouts no server judged in time, which the reward functions map to
+    ``fallback_reward`` and flag.
+    """
+    from .remote import RemoteRewardModel
+
+    target = url or settings.url
+    if not target:
+        raise ValueError("no reward server: set $REWARD_JUDGE_URL (or url in the judge settings file, or "
+                         "+reward.custom_reward_function.reward_kwargs.url=http://host:port for verl)")
+    key = (json.dumps(target), settings.timeout)
+    with _SHARED_LOCK:
+        if key not in _REMOTES:
+            _REMOTES[key] = RemoteRewardModel(target, timeout=settings.timeout, fallback=None, name="reward_judge")
+        return _REMOTES[key]
+
+
+_POLICIES: dict[str, PolicyPromptReader] = {}
+
+
+def shared_policy(settings: JudgeSettings) -> PolicyPromptReader:
+    """The process's `PolicyPromptReader` for ``settings`` (for functions that send prompts to a server)."""
+    key = settings.key()
+    with _SHARED_LOCK:
+        if key not in _POLICIES:
+            _POLICIES[key] = settings.build_policy_reader()
+        return _POLICIES[key]

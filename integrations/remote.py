@@ -17,6 +17,10 @@ from .server_guard import API_KEY_ENV
 logger = logging.getLogger(__name__)
 
 
+class NoAnswer(RuntimeError):
+    """No reward server answered in time (`RemoteRewardModel.apost`); the rows are counted as fallbacks."""
+
+
 class RemoteRewardModel:
     """Rewards from a ``reward-judge serve`` server, so every trainer rank shares one judge.
 
@@ -100,19 +104,15 @@ class RemoteRewardModel:
         return payload
 
     # ------------------------------------------------------------------ scoring
-    async def ascore(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[dict[str, Any]]:
-        """Full `JudgeResult` records (as dicts) from the server; fallback records when none answers in time."""
-        payload = self._payload(prompts, completions, kwargs)
+    async def apost(self, path: str, payload: dict[str, Any], rows: int) -> Any:
+        """POST ``payload`` to ``path`` on a server and return its JSON answer; `NoAnswer` when no server answered
+        within ``timeout`` (counted as ``rows`` fallbacks). A refused key raises ``PermissionError``, a request
+        the server judged invalid (4xx but 408/429) ``ValueError``; 5xx and connection errors are retried."""
         self.stats["calls"] += 1
-        self.stats["rollouts"] += len(prompts)
+        self.stats["rollouts"] += rows
         retries_before = self.pool.retries
         try:
-            answer = await asyncio.wait_for(self.pool.post_json("/v1/score", payload), self.timeout)
-            results = answer.get("results") if isinstance(answer, dict) else None
-            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-                raise EndpointError(f"server answered without a list of results: {str(answer)[:200]}")
-            if len(results) != len(prompts):
-                raise EndpointError(f"server returned {len(results)} results for {len(prompts)} rollouts")
+            return await asyncio.wait_for(self.pool.post_json(path, payload), self.timeout)
         except (EndpointError, asyncio.TimeoutError) as exc:
             if isinstance(exc, EndpointError) and exc.status == 401:
                 sent = "a wrong key was sent" if self.api_key else "no key was sent"
@@ -123,14 +123,30 @@ class RemoteRewardModel:
                 # The server judged the request itself invalid: the caller's bug, not an outage to paper over.
                 raise ValueError(f"the reward server rejected the rollouts: {exc}") from exc
             reason = "timed out after %.1f s" % self.timeout if isinstance(exc, asyncio.TimeoutError) else str(exc)
-            self.stats["fallbacks"] += len(prompts)
+            self.stats["fallbacks"] += rows
             self.stats["failed_calls"] += 1
-            logger.warning("reward server gave no answer for %d rollouts (%s); reward %r applied", len(prompts),
-                           reason, self.fallback)
-            return [{"reward": self.fallback, "ok": False, "fallback": True, "error": f"reward server: {reason}"}
-                    for _ in prompts]
+            logger.warning("reward server gave no answer for %d rollouts (%s); reward %r applied", rows, reason,
+                           self.fallback)
+            raise NoAnswer(f"reward server: {reason}") from exc
         finally:
             self.stats["retries"] += self.pool.retries - retries_before
+
+    async def ascore(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[dict[str, Any]]:
+        """Full `JudgeResult` records (as dicts) from the server; fallback records when none answers in time."""
+        payload = self._payload(prompts, completions, kwargs)
+        try:
+            answer = await self.apost("/v1/score", payload, len(prompts))
+            results = answer.get("results") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or len(results) != len(prompts) \
+                    or not all(isinstance(r, dict) for r in results):
+                self.stats["fallbacks"] += len(prompts)
+                reason = (f"reward server: it returned {len(results) if isinstance(results, list) else 'no'} results "
+                          f"for {len(prompts)} rollouts" if not isinstance(results, list) or len(results) != len(prompts)
+                          else f"reward server: it answered without a list of result records: {str(answer)[:200]}")
+                logger.warning("%s; reward %r applied", reason, self.fallback)
+                raise NoAnswer(reason)
+        except NoAnswer as exc:
+            return [{"reward": self.fallback, "ok": False, "fallback": True, "error": str(exc)} for _ in prompts]
         return results
 
     async def acall(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,

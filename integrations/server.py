@@ -12,6 +12,9 @@ Endpoints:
   ``{"criteria", "score1_description", ...}`` objects) instead of ``rubric``, every rollout is judged on
   every rubric in one judge call (its rubric variants share their prompt prefix's KV cache) and the answer
   holds ``results[i][j]`` / ``rewards[i][j]`` for rollout ``i`` and rubric ``j``, and the ``rubrics``' labels;
+- ``POST /slime/reward``: slime's ``remote_rm`` request (``prompt``, ``response``, ``label``) -> the reward as a
+  JSON number (``--rm-type remote_rm --rm-url http://host:port/slime/reward``); like ``/get_reward`` it
+  sends ``--get-reward-fallback`` where the judge gave no valid answer (counted in ``/metrics``);
 - ``GET /health`` (always open) and ``GET /metrics`` (Prometheus exposition, `server_metrics`).
 
 Requests from all clients are micro-batched (`batcher.MicroBatcher`), so client concurrency becomes
@@ -53,6 +56,7 @@ from .openrlhf import read_request
 from .policy_prompts import PolicyPromptReader
 from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
+from .slime import fit_columns, read_remote_request, read_sample
 
 __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES", "MAX_JSON_DEPTH",
            "BadBody", "read_json_body"]
@@ -62,6 +66,7 @@ logger = logging.getLogger(__name__)
 SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "rubrics", "completions_b")
 GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 """Our names -> the names an OpenRLHF client sent, for error messages of ``/get_reward``."""
+SLIME_FIELDS = {"completions": "response", "reference": "label"}
 
 
 MAX_JSON_DEPTH = 32
@@ -303,6 +308,21 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         rewards = [get_reward_fallback if r.reward is None else r.reward for r in results]
         return {"rewards": rewards, "scores": rewards,
                 "extra_logs": {"judge_fallback": [float(r.fallback or r.reward is None) for r in results]}}
+
+    @app.post("/slime/reward")
+    async def slime_reward(request: Request) -> Any:
+        # slime's --rm-type remote_rm: {"prompt", "response", "label"} -> the reward, a JSON number
+        body = await json_object(request)
+        try:
+            prompt, response, label = read_remote_request(body)
+            rows = fit_columns(reward_model, [read_sample(prompt, response, label, None, policy)])
+        except ValueError as exc:
+            raise refuse(422, str(exc)) from None
+        judge_prompt, completion, reference, _ = rows[0]
+        results = await run("slime", [judge_prompt], [completion], SLIME_FIELDS, reference=[reference])
+        if isinstance(results, JSONResponse):
+            return results
+        return get_reward_fallback if results[0].reward is None else results[0].reward
 
     @app.get("/health")
     async def health(request: Request) -> Any:

@@ -8,7 +8,7 @@ does not pass: it is read from ``extra_info["question"]`` (verl's example datase
 ``extra_info["prompt"]`` (text, chat messages, or text written with the policy's chat template);
 ``extra_info["rubric"]`` is the row's rubric and ``ground_truth`` the reference answer.
 
-Four functions, one module (``reward-judge reward-file verl`` prints its path)::
+Six functions, one module (``reward-judge reward-file verl`` prints its path)::
 
     # verl 0.9 (reward loop, naive manager), in process: concurrent samples judged together
     reward.custom_reward_function.path=$(reward-judge reward-file verl)
@@ -17,6 +17,8 @@ Four functions, one module (``reward-judge reward-file verl`` prints its path)::
     reward.custom_reward_function.name=compute_score_remote
     # releases with the legacy reward managers, one judge call (or request) per batch:
     reward_model.reward_manager=batch custom_reward_function.name=compute_score_batch   # or compute_score_remote_batch
+    # GenRM: the judge on verl's own vLLM/SGLang servers (reward.reward_model.enable=True), through its router:
+    reward.custom_reward_function.name=compute_score_router   # compute_score_router_sync for the 'remote' manager
 
 The judge of the in-process functions is described by ``$REWARD_JUDGE_CONFIG`` / ``REWARD_JUDGE_*``
 variables (`judge_settings`) or ``+reward.custom_reward_function.reward_kwargs.judge_config=FILE``.
@@ -29,20 +31,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from reward_judge.integrations.judge_settings import JudgeSettings, SharedJudge, current_settings, shared_judge
+from reward_judge.integrations.judge_settings import (JudgeSettings, SharedJudge, current_settings, shared_judge,
+                                                      shared_policy, shared_remote)
 from reward_judge.integrations.policy_prompts import Message, PolicyPromptReader
 
 logger = logging.getLogger("reward_judge.integrations.verl")
 
-# Passed by verl's reward loop when a reward-model router runs beside it; these functions do not need them.
+# Passed by verl's reward loop when a reward-model router runs beside it; only the router functions use them.
 _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned: set[str] = set()
-_CLIENTS: dict[tuple[str, float], Any] = {}
-_POLICIES: dict[str, PolicyPromptReader] = {}
-_CLIENTS_LOCK = threading.Lock()
 
 
 def _settings(judge_config: Optional[str]) -> JudgeSettings:
@@ -51,11 +50,7 @@ def _settings(judge_config: Optional[str]) -> JudgeSettings:
 
 def _policy(settings: JudgeSettings) -> PolicyPromptReader:
     """The remote functions read prompts here (the server gets chat messages); one reader per settings."""
-    key = settings.key()
-    with _CLIENTS_LOCK:
-        if key not in _POLICIES:
-            _POLICIES[key] = settings.build_policy_reader()
-        return _POLICIES[key]
+    return shared_policy(settings)
 
 
 def _ignore(kwargs: Mapping[str, Any]) -> None:
@@ -133,10 +128,14 @@ def _scores(answers: Sequence[tuple[Optional[float], bool]], fallback: float) ->
             for reward, fell in answers]
 
 
+def _judge_results(results: Sequence[Any], fallback: float) -> list[dict[str, float]]:
+    return _scores([(r.reward, bool(r.fallback)) for r in results], fallback)
+
+
 def _judge_in_process(rows: list[tuple[Any, str, Optional[str], Optional[str]]], judge: SharedJudge) -> list[dict[str, float]]:
     results = judge.batcher.score([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows],
                                   rubric=[r[3] for r in rows])
-    return _scores([(r.reward, bool(r.fallback)) for r in results], judge.settings.fallback_reward)
+    return _judge_results(results, judge.settings.fallback_reward)
 
 
 # --------------------------------------------------------------------------- in process
@@ -164,18 +163,7 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
 
 # --------------------------------------------------------------------------- through reward-judge serve
 def _client(url: Union[str, Sequence[str], None], settings: JudgeSettings) -> Any:
-    from reward_judge.integrations.remote import RemoteRewardModel
-
-    target = url or settings.url
-    if not target:
-        raise ValueError("no reward server: set $REWARD_JUDGE_URL (or url in the judge settings file, or "
-                         "+reward.custom_reward_function.reward_kwargs.url=http://host:port)")
-    key = (json.dumps(target), settings.timeout)
-    with _CLIENTS_LOCK:
-        if key not in _CLIENTS:
-            # fallback=None: an unreachable server gives "no answer", mapped to fallback_reward and flagged below
-            _CLIENTS[key] = RemoteRewardModel(target, timeout=settings.timeout, fallback=None, name="reward_judge")
-        return _CLIENTS[key]
+    return shared_remote(url, settings)  # type: ignore[arg-type]
 
 
 def _judge_remote(rows: list[tuple[Any, str, Optional[str], Optional[str]]], client: Any,
@@ -206,3 +194,7 @@ def compute_score_remote_batch(data_sources: Sequence[Any], solution_strs: Seque
         return []
     rows = _rows(_policy(settings), solution_strs, ground_truths, extra_infos)
     return _judge_remote(rows, _client(url, settings), settings.fallback_reward)
+
+
+# --------------------------------------------------------------------------- verl's GenRM router
+from reward_judge.integrations.verl_router import compute_score_router, compute_score_router_sync  # noqa: E402,F401

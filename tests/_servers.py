@@ -125,3 +125,39 @@ def metric(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise KeyError(f"metric {name} not in /metrics output")
+
+
+class RayHead:
+    """A one-node Ray cluster (``ray start --head --block``) on a free port, for the Ray tests of a session.
+
+    Token authentication is off (``RAY_AUTH_MODE=disabled`` for the head and every process the tests start);
+    ``stop()`` ends the head, which takes down the processes it started, and only those.
+    """
+
+    def __init__(self, log: Path, num_cpus: int = 8, startup_s: float = 180):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.log = log
+        self._log_handle = log.open("w")
+        # no drain on SIGTERM: nothing of a test session is worth 30 s of waiting at its end
+        self.env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+                        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+        argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", str(self.port),
+                "--num-cpus", str(num_cpus), "--include-dashboard", "false", "--disable-usage-stats"]
+        self.proc = subprocess.Popen(argv, stdout=self._log_handle, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + startup_s
+        while "Ray runtime started" not in log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"ray start --head did not come up: {log.read_text()[-3000:]}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the head drains, then stops its own processes
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log_handle.close()

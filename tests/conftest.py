@@ -145,3 +145,35 @@ def transformers_reference(default_judge):
         return done[key]
 
     return reference
+
+
+def ray_cluster(tmp_path_factory):
+    """ONE local Ray cluster for the whole session (starting one costs 10-20 s here): its address, ``host:port``.
+
+    The processes the tests start join it (``--ray-address``) with ``RAY_AUTH_MODE=disabled`` in their environment.
+    """
+    pytest.importorskip("ray", reason="the 'ray' extra is not installed (pip install 'reward-judge[ray]')")
+    from tests._servers import RayHead
+
+    head = RayHead(tmp_path_factory.mktemp("ray") / "head.log")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        yield head.address
+    head.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) on the embedded judge's GGUF file, one per session
+    (test_llamacpp_server.py, and verl's router path in test_verl_router.py)."""
+    import sys
+
+    from reward_judge.embedded import gguf_path
+    from tests._servers import ServerProcess, free_port
+
+    port = free_port()
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--logits_all", "true",
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
+    proc = ServerProcess(argv, port, tmp_path_factory.mktemp("llamacpp") / "server.log", health="/v1/models")
+    yield proc
+    proc.stop()

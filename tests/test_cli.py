@@ -40,16 +40,25 @@ def test_score_example_file(tmp_path):
 
 
 @pytest.mark.process
-def test_score_reports_bad_input_lines(tmp_path):
+def test_score_writes_bad_input_lines_in_place_and_strict_stops_at_the_first(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "Q", "completion": "A"}\n' * 3 + '{"prompt": "Q"}\n')
-    proc = run_cli("score", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"))
-    assert proc.returncode != 0 and "bad.jsonl:4: missing field 'completion'" in proc.stderr
-    # the whole file is checked before the judge loads, and a failed run leaves no output file
-    assert "Loading weights" not in proc.stderr and not list(tmp_path.glob("o.jsonl*"))
-    bad.write_text('{"prompt": "Q", "completion": ["not", "messages"]}\n')
-    proc = run_cli("score", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"))
-    assert proc.returncode != 0 and "bad.jsonl:1: completion[0] must be a chat message" in proc.stderr
+    bad.write_bytes(b'{"prompt": "Q"}\n\nnot json\n{"prompt": "Q", "completion": ["x"]}\n\xff\xfe\n')
+    out = tmp_path / "o.jsonl"
+    # every row is bad: the judge never has to load, and the job still finishes with one line per input line
+    proc = run_cli("score", "--input", str(bad), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["error"] for r in records] == [
+        "bad input row (line 1): missing field 'completion' (fields: ['prompt'])",
+        "bad input row (line 3): is not valid JSON (Expecting value)",
+        "bad input row (line 4): completion[0] must be a chat message with 'role' and 'content', got 'x'",
+        "bad input row (line 5): is not UTF-8 text (invalid start byte at byte 0)"]
+    assert all(r["ok"] is False and r["reward"] is None and r["fallback"] is False for r in records)
+    assert records[0]["prompt"] == "Q" and "prompt" not in records[1]  # an object keeps its fields
+    assert "judged 0 rollouts" in proc.stderr and "4 bad input rows written in place" in proc.stderr
+    proc = run_cli("score", "--input", str(bad), "--output", str(tmp_path / "strict.jsonl"), "--strict")
+    assert proc.returncode != 0 and "bad.jsonl:1: missing field 'completion'" in proc.stderr
+    assert not (tmp_path / "strict.jsonl").exists()
     proc = run_cli("score", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o.jsonl"))
     assert proc.returncode != 0 and "does not exist" in proc.stderr
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 
 import pytest
 
 from reward_judge import CustomProtocol, GenerativeRewardModel
-from reward_judge.embedded import gguf_path
 
-from tests._servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.process
 
@@ -35,16 +32,6 @@ COMPLETIONS = ["4", "It is 5.", "Blue.", "I like turtles."]
 # which moves scores by whole points.
 SCORE_TOLERANCE = 0.25
 PROBABILITY_TOLERANCE = 0.08
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    port = free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--logits_all", "true",
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
-    proc = ServerProcess(argv, port, tmp_path_factory.mktemp("llamacpp") / "server.log", health="/v1/models")
-    yield proc
-    proc.stop()
 
 
 def remote(server, **options) -> GenerativeRewardModel:

@@ -1,20 +1,21 @@
-"""``reward-judge score``: judge a JSONL file of rollouts.
+"""``reward-judge score``: judge a JSONL file of rollouts, in this process or on a Ray cluster (``--ray``).
 
-The whole input file is checked before the judge loads (a bad line is named at once), and the output
-file appears only when the run finishes.
+A bad line (not a JSON object, a missing field, a value the judge cannot take) does not stop the job: it
+is written in place with ``ok: false`` and the error, and counted (`reward_judge.integrations.rollout_file`).
+``--strict`` checks the whole input file before the judge loads and stops at the first bad line instead.
+The output file appears only when the run finishes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .files import check_input
-from .judge_options import add_judge_options, build_reward_model
+from .judge_options import add_judge_options, build_reward_model, judge_option_values
+from .ray_options import add_ray_options, check_ray_options
 
 
 def register(subparsers: Any) -> None:
@@ -23,70 +24,103 @@ def register(subparsers: Any) -> None:
                         help="JSONL with prompt, completion, optional reference, rubric (and completion_b for a "
                              "pairwise protocol)")
     parser.add_argument("--output", required=True,
-                        help="JSONL to write: each input row plus score, reward, feedback, ok, fallback, error, "
-                             "attempts, cached, truncated, distribution (and winner for pairwise protocols)")
+                        help="JSONL to write, one line per input line in input order: each input row plus score, "
+                             "reward, feedback, ok, fallback, error, attempts, cached, truncated, distribution (and "
+                             "winner for pairwise protocols)")
     parser.add_argument("--chunk-size", type=int, default=64, help="rollouts read and judged at a time")
     parser.add_argument("--raw", action="store_true", help="also write the judge's full output (judge_output)")
+    parser.add_argument("--strict", action="store_true",
+                        help="check the whole input before the judge loads and stop at the first bad line (default: "
+                             "a bad line is written in place with ok: false and the error, and counted)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_ray_options(parser, serve=False)
     add_judge_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_ray_options(args)
     try:
-        return _score_file(args)
+        return _score_on_ray(args) if args.ray else _score_file(args)
     except ValueError as exc:  # a bad value: the message names it
         raise SystemExit(str(exc)) from None
 
 
-def record_of(row: dict[str, Any], result: Any, raw: bool = False) -> dict[str, Any]:
-    """The output line of one rollout: the input fields, then what the judge said and how the reward was made."""
-    record = dict(row)
-    record.update(score=result.score, reward=result.reward, feedback=result.feedback, ok=result.ok,
-                  fallback=result.fallback, error=result.error, attempts=result.attempts, cached=result.cached,
-                  truncated=result.truncated, distribution=result.distribution)
-    if result.winner is not None:
-        record["winner"] = result.winner
-    if raw:
-        record["judge_output"] = result.raw
-    return record
+def _check_source(args: argparse.Namespace, spec: Any) -> int:
+    """The number of rows to judge; with --strict, after checking every line (the first bad one stops the run)."""
+    from reward_judge.jsonl import count_lines
+
+    from ..rollout_file import parse_line, read_lines
+
+    source = Path(args.input)
+    if args.chunk_size < 1:
+        raise SystemExit(f"--chunk-size must be a positive integer, got {args.chunk_size}")
+    if not source.is_file():
+        raise SystemExit(f"--input {str(source)!r} does not exist")
+    if args.strict:  # every line read and checked now, as the job will read it: the first bad one stops it
+        total = 0
+        for number, raw in read_lines(source):
+            line = parse_line(number, raw, spec)
+            if not line.ok:
+                raise SystemExit(f"{source}:{number}: {line.problem}")
+            total += 1
+    else:
+        total = count_lines(source)
+    if total == 0:
+        raise SystemExit(f"--input {str(source)!r} holds no rows")
+    return total
 
 
 def _score_file(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from reward_judge.jsonl import atomic_output, read_jsonl
-    from reward_judge.rollout_text import completion_text, prompt_text
+    from reward_judge.jsonl import atomic_output
+
+    from ..rollout_file import RowSpec, ScoreTally, judge_records, parse_line, read_lines
 
     source, target = Path(args.input), Path(args.output)
     rm = build_reward_model(args, lazy=True)  # options are checked now, the weights load after the input is
-    pairwise = rm.protocol.pairwise
-    required = ["prompt", "completion"] + (["completion_b"] if pairwise else [])
-
-    def check(row: dict[str, Any], where: str) -> None:
-        prompt_text(row["prompt"], "prompt")
-        for key in required[1:]:
-            completion_text(row[key], key)
-
-    total = check_input(source, required, check)
-    chunk_size = max(1, args.chunk_size)
-    rows = read_jsonl(source)
-    scored = failed = 0
+    spec = RowSpec(pairwise=bool(rm.protocol.pairwise))
+    total = _check_source(args, spec)
+    lines = (parse_line(number, raw, spec) for number, raw in read_lines(source))
+    tally = ScoreTally()
     with atomic_output(target) as out, tqdm(total=total, unit="rollout", desc="judging", disable=args.quiet) as bar:
         while True:
-            chunk = [row for _, row in islice(rows, chunk_size)]
+            chunk = list(islice(lines, args.chunk_size))
             if not chunk:
                 break
-            results = rm.score(
-                [row["prompt"] for row in chunk], [row["completion"] for row in chunk],
-                reference=[row.get("reference") for row in chunk], rubric=[row.get("rubric") for row in chunk],
-                completions_b=[row["completion_b"] for row in chunk] if pairwise else None,
-            )
-            for row, result in zip(chunk, results, strict=True):
-                out.write(json.dumps(record_of(row, result, args.raw), ensure_ascii=False) + "\n")
-                scored += 1
-                failed += not result.ok
+            if args.strict and not all(line.ok for line in chunk):  # the file changed since it was checked
+                line = next(line for line in chunk if not line.ok)
+                raise SystemExit(f"{source}:{line.number}: {line.problem}")
+            for judged in judge_records(rm, chunk, args.raw, args.strict):
+                out.write(judged.text + "\n")
+                tally.add(judged.kind, judged.line)
             bar.update(len(chunk))
-    print(f"judged {scored} rollouts with {rm.protocol.name} ({rm.config.mode} mode): {scored - failed} scored, "
-          f"{failed} fell back (fallback={rm.config.fallback!r}); wrote {target}", file=sys.stderr)
+    print(tally.summary(rm.protocol.name, rm.config.mode, rm.config.fallback, target), file=sys.stderr)
+    return 0
+
+
+def _score_on_ray(args: argparse.Namespace) -> int:
+    from reward_judge.extras import MissingExtra
+
+    from ..ray_cluster import require_ray
+    from ..ray_data import score_file
+    from ..rollout_file import RowSpec
+
+    try:
+        require_ray("reward-judge score --ray")
+    except MissingExtra as exc:
+        raise SystemExit(str(exc)) from None
+    rm = build_reward_model(args, lazy=True)  # every option checked here, before a replica starts
+    total = _check_source(args, RowSpec(pairwise=bool(rm.protocol.pairwise)))
+    try:
+        tally = score_file(args.input, args.output, args.judge, judge_option_values(args),
+                           num_replicas=args.num_replicas, num_cpus_per_replica=args.num_cpus_per_replica,
+                           num_gpus_per_replica=args.num_gpus_per_replica, ray_address=args.ray_address,
+                           chunk_size=args.chunk_size, raw=args.raw, strict=args.strict, progress=not args.quiet,
+                           total=total, quiet=args.quiet)
+    except (ConnectionError, PermissionError) as exc:
+        raise SystemExit(f"reward-judge: {exc}") from None
+    print(tally.summary(rm.protocol.name, rm.config.mode, rm.config.fallback, Path(args.output)) +
+          f" ({args.num_replicas} Ray Data replica{'s' if args.num_replicas != 1 else ''})", file=sys.stderr)
     return 0

@@ -18,6 +18,7 @@ and a URL's user:password part is shown as ``***``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import random
 import threading
@@ -327,8 +328,12 @@ class LoopThread:
         self._thread = threading.Thread(target=self._loop.run_forever, name="reward-judge-http", daemon=True)
         self._thread.start()
 
+    def submit(self, coroutine: Awaitable[T]) -> "concurrent.futures.Future[T]":
+        """Start ``coroutine`` on this loop; its future (``await asyncio.wrap_future(f)`` from another loop)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+
     def run(self, coroutine: Awaitable[T], timeout: Optional[float] = None) -> T:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+        future = self.submit(coroutine)
         try:
             return future.result(timeout)
         except BaseException:
