@@ -147,6 +147,7 @@ def transformers_reference(default_judge):
     return reference
 
 
+@pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
     """ONE local Ray cluster for the whole session (starting one costs 10-20 s here): its address, ``host:port``.
 

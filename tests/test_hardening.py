@@ -423,3 +423,25 @@ def test_redteam_reports_the_structural_attacks_with_their_fallback_rates():
     table = report.table()
     assert "fallback rate" in table and "forged boundaries" in table
     assert re.search(r"\| listwise-header-forgery \| breaker \| .* \| 0% \|", table)
+
+
+def test_a_retry_fails_over_to_the_other_endpoint_whatever_the_rotation():
+    # 32d0105 took the endpoint order again per attempt: with two endpoints the round-robin rotated under it and
+    # sent every retry back to the endpoint that had just failed (a dead first endpoint failed the request).
+    import httpx
+
+    from reward_judge.backends.http_pool import EndpointPool, RetryPolicy
+
+    def handler(request):
+        if request.url.host == "dead.test":
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json={"host": request.url.host})
+
+    pool = EndpointPool(["http://dead.test", "http://live.test"], transport=httpx.MockTransport(handler),
+                        policy=RetryPolicy(max_attempts=2, backoff_base=0.001, breaker_failures=100))
+
+    async def requests():
+        return [await pool.post_json("/x", {}) for _ in range(6)]  # every starting point of the rotation
+
+    assert asyncio.run(requests()) == [{"host": "live.test"}] * 6
+    assert pool.failovers == 3  # the three requests that started on the dead endpoint moved to the live one

@@ -227,9 +227,12 @@ class EndpointPool:
         last_error = "no attempt made"
         last_status: Optional[int] = None
         previous: Optional[str] = None
+        # One order per request: attempt k goes to its k-th endpoint, so a retry fails over to the next one (an
+        # order taken again per attempt rotates with the round-robin, and with two endpoints sent every retry
+        # back to the endpoint that had just failed). Past the last endpoint, each retry goes to the best one now.
+        order = self._order()
         for attempt in range(max_attempts):
-            order = self._order()
-            url = order[attempt % len(order)] if attempt < len(order) else order[0]
+            url = order[attempt] if attempt < len(order) else self._order()[0]
             self.failovers += previous is not None and url != previous
             previous = url
             where = f"{redact_url(url)}{path}"
