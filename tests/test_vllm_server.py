@@ -109,7 +109,9 @@ def test_a_dead_server_fails_over_to_the_live_one(vllm_server, exported_judge, t
     gone = GenerativeRewardModel.from_pretrained("default", backend="openai", base_url=dead, model=str(exported_judge),
                                                  mode="direct", max_retries=1, request_timeout=5, fallback=0.0)
     result = gone.score(PROMPTS[:1], COMPLETIONS[:1])[0]
-    assert result.fallback and "judge backend error" in result.error and gone.stats.backend_errors == 1
+    # a dead server is a retryable failure: every attempt the runner makes fails and is counted
+    assert result.fallback and "judge backend error" in result.error and result.fallback_cause == "backend"
+    assert gone.stats.backend_errors == result.attempts == gone.config.max_attempts
 
 
 def test_the_in_process_engine_and_the_server_agree(vllm_server, vllm_judge, exported_judge):
