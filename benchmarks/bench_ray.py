@@ -187,7 +187,7 @@ def main() -> int:
         write_rollouts(source, args.rows)
         rows = [offline_single(source, work / "single.jsonl", args.chunk_size, options)]
         t = time.perf_counter()
-        ray.init(num_cpus=(os.cpu_count() or 2) + 1, include_dashboard=False, logging_level="WARNING",
+        ray.init(address="local", num_cpus=(os.cpu_count() or 2) + 1, include_dashboard=False, logging_level="WARNING",
                  log_to_driver=False)
         cluster_s = time.perf_counter() - t
         for replicas in (1, 2):

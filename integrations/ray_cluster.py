@@ -119,7 +119,10 @@ def connect(address: Optional[str] = None, *, num_cpus: Optional[float] = None, 
             raise
         return Connection(context.address_info.get("gcs_address", address), started=False)
     cpus = math.ceil(num_cpus) if num_cpus is not None else (os.cpu_count() or 1)
-    context = ray.init(num_cpus=cpus, num_gpus=None if num_gpus is None else math.ceil(num_gpus), **options)
+    # address="local": a new cluster of our own, even where `ray start` left a cluster (or a stale record of one in
+    # /tmp/ray/ray_current_cluster) that a bare ray.init would try to join and refuse num_cpus for
+    context = ray.init(address="local", num_cpus=cpus, num_gpus=None if num_gpus is None else math.ceil(num_gpus),
+                       **options)
     logger.info("started a local Ray cluster with %s logical CPUs at %s", cpus, context.address_info["gcs_address"])
     return Connection(context.address_info["gcs_address"], started=True)
 
