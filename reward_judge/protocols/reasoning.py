@@ -21,6 +21,7 @@ J1 (Meta) and Think-RM: no prompt text could be found, so there is no protocol f
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
@@ -205,8 +206,9 @@ class ThinkingProtocol(JudgeProtocol):
             return Verdict(feedback="", error=thought.error)
         return self._parse_answer(thought.answer)
 
+    @abstractmethod
     def _parse_answer(self, answer: str) -> Verdict:
-        raise NotImplementedError
+        """The verdict in the answer after the thinking (only called when the thinking closed)."""
 
 
 def parse_ab_answer(answer: str) -> Verdict:
