@@ -391,6 +391,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             judge = vllm_judge().with_options(mode=mode)
             engine = judge.backend
             judge.score(["Say hello."], ["Hello!"])  # warm-up: the engine compiles its sampler on first use
+            # an empty prefix cache: no method reads judge inputs an earlier method computed (fresh rollouts, as in
+            # training); within the run the cache serves what the rollouts share, as our shared-prefix reuse does
+            if not engine.engine.reset_prefix_cache():
+                raise RuntimeError("vLLM's engine did not empty its prefix cache")
             log: list[tuple[int, int, int]] = []
             before = (engine.engine_seconds, engine.trie_requests, engine.onepass_rows, engine.second_pass_rows)
             engine.request_log = log

@@ -2,7 +2,7 @@
 
 The server serves the folder `reward-judge export default DIR` wrote, at float32, so its answer distributions
 agree with the in-process transformers backend to float rounding. Answers are read by a trie walk of one-token
-requests (no echo): with the log-probabilities of the answer tokens themselves (vLLM's ``logprob_token_ids``),
+reads (no echo), sent as lists of token-id prompts: with the log-probabilities of the answer tokens themselves (vLLM's ``logprob_token_ids``),
 or from the top-k at the server's own limit, which the backend learns from the server's refusal.
 """
 
@@ -37,10 +37,26 @@ def test_direct_agrees_with_transformers_without_echo(vllm_server, exported_judg
     assert rm.backend._prompt_format == "token_ids"
     worst = worst_difference(rm.score(PROMPTS, COMPLETIONS), transformers_reference(rm, PROMPTS, COMPLETIONS))
     print(f"direct over a vLLM server, {protocol}: max |difference| = {worst:.2e}, "
-          f"{rm.backend.trie_requests} one-token requests")
+          f"{rm.backend.trie_requests} one-token reads in {rm.backend.trie_http_requests} requests")
     assert worst <= TOLERANCE
     assert rm.backend._chosen_ids and rm.backend.echo_requests == 0
     assert rm.stats.backend_errors == 0
+    # two rounds (the judge inputs, then every deeper node), each round's reads as one list of prompts
+    reads_per_rollout = {"prometheus-v2": 1, "mtbench-single": 11}[protocol]
+    assert rm.backend._prompt_lists
+    assert rm.backend.trie_requests == reads_per_rollout * len(PROMPTS)
+    assert rm.backend.trie_http_requests == (1 if protocol == "prometheus-v2" else 2)
+
+
+def test_one_prompt_per_request_reads_the_same_distributions(vllm_server, exported_judge):
+    """Lists of prompts change how reads travel, not what they read: one prompt per request gives the same scores
+    (the same engine, the same kernels; the reads only share batches differently)."""
+    batched = remote(vllm_server, exported_judge, protocol="mtbench-single", mode="direct")
+    single = remote(vllm_server, exported_judge, protocol="mtbench-single", mode="direct", prompts_per_request=1)
+    assert batched.backend._prompt_lists and not single.backend._prompt_lists
+    worst = worst_difference(batched.score(PROMPTS, COMPLETIONS), single.score(PROMPTS, COMPLETIONS))
+    assert worst <= TOLERANCE
+    assert single.backend.trie_http_requests == single.backend.trie_requests == 11 * len(PROMPTS)
 
 
 def test_expected_and_greedy_text_agree_with_transformers(vllm_server, exported_judge, transformers_reference):
@@ -62,9 +78,10 @@ def test_top_k_reads_stay_within_the_server_limit(vllm_server, exported_judge, t
     assert rm.backend._limit == 20 and not rm.backend._chosen_ids  # learnt when the reward model was built
     ours = rm.score(PROMPTS[:2], COMPLETIONS[:2])
     worst = worst_difference(ours, transformers_reference(rm, PROMPTS[:2], COMPLETIONS[:2]))
-    print(f"mtbench-single from the top-20: max |difference| = {worst:.2e}, {rm.backend.trie_requests} requests, "
-          f"{rm.backend.echo_requests} echoed")
+    print(f"mtbench-single from the top-20: max |difference| = {worst:.2e}, {rm.backend.trie_requests} reads in "
+          f"{rm.backend.trie_http_requests} requests, {rm.backend.echo_requests} echoed")
     assert worst <= TOLERANCE
+    assert rm.backend._prompt_lists and rm.backend.trie_http_requests == 2
 
 
 def test_stuffed_completion_reaches_the_server_without_control_tokens(vllm_server, exported_judge):

@@ -3,8 +3,9 @@
 Only the public API: ``GenerativeRewardModel.from_pretrained(judge, backend="openai", base_url=URL, mode=...)``.
 The reward model renders the same judge texts locally (the judge's tokenizer only) and sends them to the
 server's ``/v1/completions`` (token ids where the server takes them: vLLM; text otherwise: llama.cpp). Answer
-distributions are read by a trie walk of one-token requests. A server with ``counters()`` (vLLM's ``/metrics``)
-reports what its engine computed: prompt tokens, the part its prefix cache served, generated tokens, requests.
+distributions are read by a trie walk of one-token reads. A server with ``counters()`` (vLLM's ``/metrics``)
+reports what its engine computed: prompt tokens, the part its prefix cache served, generated tokens, requests; one
+with ``reset_prefix_cache()`` (vLLM's) starts each timed run with an empty prefix cache.
 When this version of the backend cannot read score distributions over HTTP, the row says so instead of
 reporting failures as a speed.
 """
@@ -38,8 +39,12 @@ def run_openai_mode(inputs: PeerInputs, server: Any, mode: str, *, protocol: Opt
     counters = getattr(server, "counters", None)
     try:
         rm.score(["Say hello."], ["Hello!"])  # warm-up (connection pool, server's first request), not a timed rollout
+        reset = getattr(server, "reset_prefix_cache", None)
+        if reset is not None:  # fresh rollouts, as in training: nothing an earlier method computed is reused
+            reset()
         backend = rm.backend
-        asked_before = (getattr(backend, "trie_requests", 0), getattr(backend, "echo_requests", 0))
+        asked_before = (getattr(backend, "trie_requests", 0), getattr(backend, "echo_requests", 0),
+                        getattr(backend, "trie_http_requests", 0))
         engine_before = counters() if counters else None
         server.reset_peak_memory()
         start = time.perf_counter()
@@ -63,8 +68,10 @@ def run_openai_mode(inputs: PeerInputs, server: Any, mode: str, *, protocol: Opt
                                "trie_requests": trie, "echo_requests": echo, "chosen_token_ids": chosen}
     note = f"our OpenAI backend, mode={mode}, {rm.protocol.name}, {server_note}; {ok}/{n} scored"
     if mode != "generate":
-        note += (f"; {trie} one-token requests ({trie / n:.1f}/rollout, "
-                 f"{'chosen token ids' if chosen else 'top-k'}), {echo} echoed")
+        posts = getattr(backend, "trie_http_requests", 0) - asked_before[2]
+        details["trie_http_requests"] = posts
+        note += (f"; {trie} one-token reads ({trie / n:.1f}/rollout, "
+                 f"{'chosen token ids' if chosen else 'top-k'}) in {posts} HTTP requests, {echo} echoed")
     if engine is not None:
         details["engine"] = engine
         computed = engine["prompt_tokens"] - engine["cached_tokens"]

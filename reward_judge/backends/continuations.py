@@ -92,9 +92,9 @@ class CandidateTrie:
     proper prefix of a candidate's tokens) is one read of the log-probabilities of its children; a
     candidate's log-probability is the sum of the reads along its path, which is exactly the teacher-forced
     sum over its tokens. ``1]]``, ``2]]`` ... ``10]]`` (tokens ``1 ]]``, ``2 ]]`` ... ``1 0 ]]``) are 11
-    reads at three depths. An engine with a prefix cache computes the context once: every later read
-    extends a prompt it has already seen (no prompt log-probabilities are needed, which vLLM serves only
-    without its prefix cache).
+    reads at three depths. An engine with a prefix cache computes the context once: every read below the
+    root extends a prompt it has already seen (no prompt log-probabilities are needed, which vLLM serves
+    only without its prefix cache).
 
     Example:
         >>> trie = CandidateTrie([7, 8], [[1, 9], [2, 9], [1, 0, 9]])
@@ -127,6 +127,11 @@ class CandidateTrie:
         return [NextTokenRead(self.context + list(prefix), prefix, tokens)
                 for prefix, tokens in self.children.items() if len(prefix) == depth and prefix not in self._read]
 
+    def reads_below(self, depth: int) -> list[NextTokenRead]:
+        """Every node more than ``depth`` tokens below the context not read yet (all deeper levels at once)."""
+        return [NextTokenRead(self.context + list(prefix), prefix, tokens)
+                for prefix, tokens in self.children.items() if len(prefix) > depth and prefix not in self._read]
+
     def record(self, prefix: Prefix, logprobs: Mapping[int, float]) -> None:
         """Store the next-token log-probabilities read at node ``prefix`` (each child must be there)."""
         missing = [t for t in self.children[prefix] if t not in logprobs]
@@ -156,18 +161,41 @@ def walk_candidates(rows: Sequence[tuple[list[int], list[list[int]]]],
 
 
 def walk_tries(tries: Sequence[CandidateTrie], read: Callable[[list[NextTokenRead]], list[Mapping[int, float]]]) -> None:
-    """Read every node of ``tries`` not read yet, all tries together, depth by depth.
+    """Read every node of ``tries`` not read yet, all tries together, in two rounds.
 
-    ``read`` gets every node of one depth at once (one engine call, one batch) and returns, per read, the
-    log-probabilities of its tokens; a depth's prompts extend the previous depth's, so an engine's prefix
-    cache serves them.
+    ``read`` gets a round's nodes at once (one engine call, one batch) and returns, per read, the
+    log-probabilities of its tokens. The first round is the roots (each context's own next-token read),
+    which puts every context in an engine's prefix cache; the second is every deeper node of every trie,
+    whatever its depth: a node's prompt is known without the reads above it, and each one extends a
+    context the first round computed, so the prefix cache serves it. Two rounds, not one per depth: ``10]]``
+    costs no third round trip.
+
+    Example:
+        >>> rounds = []
+        >>> def record(reads):
+        ...     rounds.append(sorted(r.prefix for r in reads))
+        ...     return [{t: -1.0 for t in r.tokens} for r in reads]
+        >>> walk_tries([CandidateTrie([7], [[1, 9], [2, 9], [1, 0, 9]])], record)
+        >>> rounds
+        [[()], [(1,), (1, 0), (2,)]]
     """
-    for depth in range(max((t.depth for t in tries), default=0)):
-        batch = [(trie, r) for trie in tries for r in trie.reads(depth)]
-        if not batch:
-            continue
+    for batch in trie_rounds(tries):
         answers = read([r for _, r in batch])
         if len(answers) != len(batch):
             raise RuntimeError(f"the engine returned {len(answers)} next-token reads for {len(batch)} asked")
-        for (trie, r), logprobs in zip(batch, answers, strict=True):
-            trie.record(r.prefix, logprobs)
+        for (k, r), logprobs in zip(batch, answers, strict=True):
+            tries[k].record(r.prefix, logprobs)
+
+
+def trie_rounds(tries: Sequence[CandidateTrie]) -> list[list[tuple[int, NextTokenRead]]]:
+    """The unread nodes of ``tries`` as `walk_tries` reads them: the roots, then every deeper node (empty rounds
+    left out), each read with the index of its trie.
+
+    Example:
+        >>> [[(k, r.prefix) for k, r in batch] for batch in trie_rounds([CandidateTrie([7], [[1], [2]]),
+        ...                                                              CandidateTrie([8], [[1, 9]])])]
+        [[(0, ()), (1, ())], [(1, (1,))]]
+    """
+    rounds = [[(k, r) for k, trie in enumerate(tries) for r in trie.reads(0)],
+              [(k, r) for k, trie in enumerate(tries) for r in trie.reads_below(0)]]
+    return [batch for batch in rounds if batch]

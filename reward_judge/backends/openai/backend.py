@@ -9,9 +9,11 @@ its chat template (generate mode only: a chat answer has no answer slot to read 
 
 Score distributions (modes ``expected`` and ``direct``) use the completions API's log-probabilities of
 one-token requests: every candidate answer is read by walking the candidates' token trie
-(`reward_judge.backends.continuations.CandidateTrie`), one ``max_tokens=1`` request per trie node, so a
-multi-token candidate (``10]]``, ``Response 1``) costs one short request per further token, each
-extending a prompt the server has just run (its prefix cache serves it). Where the server returns the
+(`reward_judge.backends.continuations.CandidateTrie`), one ``max_tokens=1`` read per trie node, in two
+rounds: the contexts, then every deeper node at once, so a multi-token candidate (``10]]``, ``Response 1``)
+costs one short read per further token, each extending a prompt the server has just run (its prefix cache
+serves it). Where the server takes a list of token-id prompts (vLLM, SGLang) the reads of a round travel
+many to a request (``prompts_per_request``), so the server schedules them together. Where the server returns the
 log-probabilities of chosen token ids (vLLM's ``logprob_token_ids``) those are asked for; otherwise they
 are read from the top-k, asked at most at the server's limit (learnt once from its refusal), and a
 token outside the top-k is read from an echoed prompt. Servers disagree on how echoed
@@ -32,7 +34,7 @@ from typing import Any, Optional, Sequence, Union
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
 from ..base import ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported
-from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens
+from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens_all, trie_rounds
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
 
@@ -74,6 +76,7 @@ class OpenAIBackend(JudgeBackend):
         identity: Optional[str] = None,
         top_logprobs: int = 20,
         chosen_token_ids: bool = True,
+        prompts_per_request: int = 64,
     ):
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint={endpoint!r} is not one of {ENDPOINTS}")
@@ -105,8 +108,13 @@ class OpenAIBackend(JudgeBackend):
         self._limit: Optional[int] = None
         self._logprobs_known = False
         self._discovery: Optional[asyncio.Lock] = None
-        #: One-token requests of answer trie walks, and echoed prompts read for tokens outside a node's top-k.
+        #: Trie reads sent in one request as a list of token-id prompts, where the server takes lists (found once).
+        self.prompts_per_request = prompts_per_request
+        self._prompt_lists = False
+        #: One-token reads of answer trie walks (one engine request each), the HTTP requests that carried them,
+        #: and echoed prompts read for tokens outside a node's top-k.
         self.trie_requests = 0
+        self.trie_http_requests = 0
         self.echo_requests = 0
 
     @property
@@ -208,30 +216,57 @@ class OpenAIBackend(JudgeBackend):
 
     # ------------------------------------------------------- answer distributions
     def answer_logprobs(self, contexts: Sequence[JudgeInput], candidates: Sequence[str]) -> list[list[float]]:
+        """The candidates' log-probabilities after each context: a walk of their token tries, one-token reads.
+
+        The walk has two rounds (`trie_rounds`): every context's root read, then every deeper node of every
+        context at once, each extending a prompt the server has just run (its prefix cache serves it; echo
+        requests would skip vLLM's). Where the server takes lists of token-id prompts, a round's reads travel
+        ``prompts_per_request`` to a request.
+        """
         if self.endpoint == "chat":
             raise LogprobsUnsupported("endpoint='chat' cannot read answer log-probabilities; use endpoint='completions'")
 
         async def run() -> list[list[float]]:
             await self._discover_logprobs()
-            return list(await asyncio.gather(*(self._answer_logprobs(c, candidates) for c in contexts)))
+            rows = candidate_tokens_all(self.tokenizer, contexts, candidates)
+            slots = [_slot_input(self.tokenizer, context, ids) for context, (ids, _) in zip(contexts, rows, strict=True)]
+            tries = [CandidateTrie(ids, continuations) for ids, continuations in rows]
+            for batch in trie_rounds(tries):
+                found = await self._read_nodes([(slots[k], tries[k].context, read) for k, read in batch])
+                for (k, read), values in zip(batch, found, strict=True):
+                    tries[k].record(read.prefix, values)
+            return [trie.totals() for trie in tries]
 
         return self._run(run())
 
-    async def _answer_logprobs(self, context: JudgeInput, candidates: Sequence[str]) -> list[float]:
-        """The candidates' log-probabilities after ``context``: a walk of their token trie, one-token requests.
+    async def _read_nodes(self, nodes: list[tuple[JudgeInput, list[int], NextTokenRead]]) -> list[dict[int, float]]:
+        """The next-token log-probabilities of each read's tokens: lists of prompts where the server takes them."""
+        if not self._prompt_lists:
+            return list(await asyncio.gather(*(self._read_node(*node) for node in nodes)))
+        chunks = _prompt_chunks([read.tokens for _, _, read in nodes], self.prompts_per_request,
+                                MAX_CHOSEN_IDS if self._chosen_ids else None)
+        found = await asyncio.gather(*(self._read_chunk([nodes[k] for k in chunk]) for chunk in chunks))
+        values: list[dict[int, float]] = [{} for _ in nodes]
+        for chunk, answers in zip(chunks, found, strict=True):
+            for k, answer in zip(chunk, answers, strict=True):
+                values[k] = answer
+        return values
 
-        Each depth's requests go out together once the previous depth's have come back, so they extend a
-        prompt the server has just run (its prefix cache serves it; echo requests would skip vLLM's).
-        """
-        context_ids, continuations = candidate_tokens(self.tokenizer, context, candidates)
-        slot = _slot_input(self.tokenizer, context, context_ids)
-        trie = CandidateTrie(context_ids, continuations)
-        for depth in range(trie.depth):
-            reads = trie.reads(depth)
-            found = await asyncio.gather(*(self._read_node(slot, context_ids, read) for read in reads))
-            for read, values in zip(reads, found, strict=True):
-                trie.record(read.prefix, values)
-        return trie.totals()
+    async def _read_chunk(self, nodes: list[tuple[JudgeInput, list[int], NextTokenRead]]) -> list[dict[int, float]]:
+        """One completions request whose prompt is the list of the reads' token ids (one choice per read)."""
+        payload: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0,
+                                   "prompt": [read.prompt for _, _, read in nodes]}
+        self.trie_requests += len(nodes)
+        self.trie_http_requests += 1
+        if self._chosen_ids:
+            asked = list(dict.fromkeys(t for _, _, read in nodes for t in read.tokens))
+            answer = await self.pool.post_json(COMPLETIONS, dict(payload, logprobs=1, logprob_token_ids=asked,
+                                                                 return_tokens_as_token_ids=True))
+            return [_token_id_logprobs(one, read.tokens, self.urls[0])
+                    for one, (_, _, read) in zip(_each_choice(answer, len(nodes)), nodes, strict=True)]
+        answer = await self._logprobs_completion(None, dict(payload, logprobs=self._top_k()))
+        return list(await asyncio.gather(*(self._from_top(one, *node)
+                                           for one, node in zip(_each_choice(answer, len(nodes)), nodes, strict=True))))
 
     async def _read_node(self, slot: JudgeInput, context_ids: list[int], read: NextTokenRead) -> dict[int, float]:
         """The next-token log-probabilities of ``read.tokens`` after the slot and the candidate prefix ``read.prefix``."""
@@ -244,12 +279,19 @@ class OpenAIBackend(JudgeBackend):
             for start in range(0, len(tokens), MAX_CHOSEN_IDS):
                 chunk = tokens[start:start + MAX_CHOSEN_IDS]
                 self.trie_requests += 1
+                self.trie_http_requests += 1
                 answer = await self._completion(node, dict(payload, logprobs=1, logprob_token_ids=chunk,
                                                            return_tokens_as_token_ids=True), ids=read.prompt)
                 found.update(_token_id_logprobs(answer, chunk, self.urls[0]))
             return found
         self.trie_requests += 1
+        self.trie_http_requests += 1
         answer = await self._logprobs_completion(node, dict(payload, logprobs=self._top_k()), ids=read.prompt)
+        return await self._from_top(answer, slot, context_ids, read)
+
+    async def _from_top(self, answer: Any, slot: JudgeInput, context_ids: list[int],
+                        read: NextTokenRead) -> dict[int, float]:
+        """``read``'s tokens from a one-token answer's top-k; a token outside it is read from an echoed prompt."""
         top = _top_logprobs(answer, 0)
         if not top:
             raise LogprobsUnsupported(f"the judge server at {self.urls[0]} answered without logprobs")
@@ -312,9 +354,11 @@ class OpenAIBackend(JudgeBackend):
         """Log-probabilities asked per position: ``top_logprobs``, never above the server's discovered limit."""
         return min(self.top_logprobs, self._limit) if self._limit else self.top_logprobs
 
-    async def _logprobs_completion(self, judge_input: JudgeInput, payload: dict[str, Any],
+    async def _logprobs_completion(self, judge_input: Optional[JudgeInput], payload: dict[str, Any],
                                    ids: Optional[list[int]] = None) -> Any:
         """A completions request with ``logprobs``; a refusal naming the server's limit lowers it to that limit.
+
+        ``judge_input`` None: the payload already holds its prompt (a list of token-id prompts).
 
         The limit is remembered: no later request asks above it. A refusal that names no number halves the
         request down to 1 (then the refusal stands).
@@ -323,6 +367,8 @@ class OpenAIBackend(JudgeBackend):
             if self._limit is not None and payload["logprobs"] > self._limit:
                 payload = dict(payload, logprobs=self._limit)
             try:
+                if judge_input is None:
+                    return await self.pool.post_json(COMPLETIONS, payload)
                 return await self._completion(judge_input, payload, ids=ids)
             except EndpointError as exc:
                 lower = _refused_logprobs_limit(exc, payload["logprobs"])
@@ -344,9 +390,14 @@ class OpenAIBackend(JudgeBackend):
             if not _top_logprobs(answer, 0):
                 raise LogprobsUnsupported(f"the judge server at {self.urls[0]} answered without logprobs")
             self._chosen_ids = self.chosen_token_ids and await self._takes_chosen_ids()
+            self._prompt_lists = (self.prompts_per_request > 1 and await self._prompt_format_now() == "token_ids"
+                                  and await self._takes_prompt_lists())
             self._logprobs_known = True
-            logger.info("judge server %s: logprobs up to %s, %s", self.urls[0], self._limit or f">= {self._top_k()}",
-                        "chosen token ids (logprob_token_ids)" if self._chosen_ids else "top-k only")
+            logger.info("judge server %s: logprobs up to %s, %s, %s", self.urls[0],
+                        self._limit or f">= {self._top_k()}",
+                        "chosen token ids (logprob_token_ids)" if self._chosen_ids else "top-k only",
+                        f"up to {self.prompts_per_request} prompts per request" if self._prompt_lists
+                        else "one prompt per request")
 
     def _discovery_lock(self) -> asyncio.Lock:
         if self._discovery is None:
@@ -364,6 +415,18 @@ class OpenAIBackend(JudgeBackend):
             _token_id_logprobs(answer, probe, self.urls[0])
         except EndpointError as exc:
             logger.debug("judge server %s does not return chosen token ids: %s", self.urls[0], exc)
+            return False
+        return True
+
+    async def _takes_prompt_lists(self) -> bool:
+        """Whether the server answers a list of token-id prompts with one choice per prompt, in order (vLLM, SGLang)."""
+        probes = [list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in ("Hello", "Hi there")]
+        try:
+            answer = await self.pool.post_json(COMPLETIONS, {"model": self.model, "prompt": probes, "max_tokens": 1,
+                                                             "temperature": 0.0}, attempts=1)
+            _each_choice(answer, len(probes))
+        except EndpointError as exc:
+            logger.debug("judge server %s does not take lists of prompts: %s", self.urls[0], exc)
             return False
         return True
 
@@ -425,6 +488,41 @@ def _choice_text(answer: Any, path: str) -> str:
         return choice["text"] or ""
     except (KeyError, IndexError, TypeError) as exc:
         raise EndpointError(f"{path} answered without choices[0] text: {str(answer)[:300]}") from exc
+
+
+def _each_choice(answer: Any, n: int) -> list[dict[str, Any]]:
+    """The ``n`` choices of an answer to a list of prompts, in prompt order, each as a one-choice answer."""
+    try:
+        choices = sorted(answer["choices"], key=lambda c: c["index"])
+        indices = [c["index"] for c in choices]
+    except (KeyError, TypeError) as exc:
+        raise EndpointError(f"{COMPLETIONS} answered a list of prompts without indexed choices: {str(answer)[:300]}") from exc
+    if indices != list(range(n)):
+        raise EndpointError(f"{COMPLETIONS} answered {n} prompts with choices {indices[:10]}, not one per prompt")
+    return [{"choices": [choice]} for choice in choices]
+
+
+def _prompt_chunks(tokens: Sequence[Sequence[int]], size: int, max_tokens: Optional[int]) -> list[list[int]]:
+    """Indices of the reads grouped into requests: at most ``size`` reads, and, when ``max_tokens`` is set, at most
+    that many distinct asked tokens in one request (chosen token ids are one list for every prompt of a request).
+
+    Example:
+        >>> _prompt_chunks([(1,), (1, 2), (3,), (4,)], 3, None), _prompt_chunks([(1,), (1, 2), (3,), (4,)], 3, 2)
+        ([[0, 1, 2], [3]], [[0, 1], [2, 3]])
+    """
+    chunks: list[list[int]] = []
+    asked: set[int] = set()
+    for k, read in enumerate(tokens):
+        if max_tokens is not None and len(read) > max_tokens:
+            raise ValueError(f"a trie node has {len(read)} answer tokens, more than {max_tokens} per request")
+        grown = asked | set(read)
+        if chunks and len(chunks[-1]) < size and (max_tokens is None or len(grown) <= max_tokens):
+            chunks[-1].append(k)
+            asked = grown
+        else:
+            chunks.append([k])
+            asked = set(read)
+    return chunks
 
 
 def _logprobs_block(answer: Any) -> dict[str, Any]:
@@ -569,5 +667,5 @@ def load(context: BackendContext, options: OpenAIOptions) -> OpenAIBackend:
         prompt_format=options.prompt_format, timeout=options.request_timeout,
         max_concurrency=options.max_concurrency, policy=RetryPolicy(max_attempts=options.max_retries + 1),
         identity=f"openai:{context.identity or model}", top_logprobs=options.top_logprobs,
-        chosen_token_ids=options.chosen_token_ids,
+        chosen_token_ids=options.chosen_token_ids, prompts_per_request=options.prompts_per_request,
     )

@@ -51,6 +51,9 @@ class OpenAIOptions(BackendOptions):
     chosen_token_ids: bool = option(
         True, "Ask for the log-probabilities of the answer tokens themselves where the server offers it (vLLM's "
         "logprob_token_ids): exact at any rank, no top-k cut-off. Checked once; other servers use the top-k.")
+    prompts_per_request: int = option(
+        64, "Answer-distribution reads sent in one completions request as a list of token-id prompts, where the "
+        "server takes lists (vLLM, SGLang; checked once). 1: one prompt per request.")
 
     def __post_init__(self) -> None:
         if self.endpoint not in ENDPOINTS:
@@ -61,6 +64,7 @@ class OpenAIOptions(BackendOptions):
         check_positive_int("max_retries", self.max_retries, allow_zero=True)
         check_positive_int("max_concurrency", self.max_concurrency)
         check_positive_int("top_logprobs", self.top_logprobs)
+        check_positive_int("prompts_per_request", self.prompts_per_request)
 
     def capabilities(self) -> frozenset[str]:
         return endpoint_capabilities(self.endpoint)

@@ -8,8 +8,9 @@ Prompts are token ids built by the same untrusted-span tokenisation as the trans
 - ``direct``: the answer distribution is read from next-token log-probabilities of chosen token ids
   (``SamplingParams(logprob_token_ids=...)``: exactly the candidates' tokens, never a top-k cut-off).
   Multi-token candidates (``10]]``) walk the candidates' token trie
-  (`reward_judge.backends.continuations.CandidateTrie`): one one-token request per trie node, depth by depth,
-  each extending a prompt the engine has just run, which its prefix cache then serves. No prompt
+  (`reward_judge.backends.continuations.CandidateTrie`): one one-token request per trie node, in two engine
+  calls (the contexts, then every deeper node), each deeper read extending a prompt the engine has just run,
+  which its prefix cache then serves. No prompt
   log-probabilities are asked for (vLLM skips its prefix cache for those).
 - ``expected``: the feedback is generated with the log-probabilities of the candidates' first tokens
   recorded at every step; where the judge wrote the answer marker itself, the answer distribution is read
