@@ -21,7 +21,8 @@ backend's counters) and with the padding its passes computed, and how the tokens
 tree (the batch's shared prefix, segments shared by some rows below it such as a prompt's instruction
 or a rollout's response, each row's own tail, which holds its rubric, and padding). A rubric's tail is
 run once per rubric whatever the batching, so ``(prefix + response + k tails) / (prefix + response + 1
-tail)`` tokens is the floor of the ratio: long completions amortise the rubrics, short ones cannot.
+tail)`` tokens is the floor of the ratio: long completions amortise the rubrics, short ones cannot. The FLOP
+floor adds attention: a rubric's tail attends to the whole rollout before it, once per rubric.
 """
 
 from __future__ import annotations
@@ -98,7 +99,11 @@ def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
     space = AnswerSpace.of(rm.protocol)
     rows = [candidate_tokens(backend.tokenizer, r.input.extend(rm.protocol.answer_prefix), space.candidates)[0]
             for r in requests]
+    from bench_judge import ModelShape
+
+    shape = ModelShape.of(backend.model)
     split = {"batch prefix": 0, "shared below it": 0, "own tails": 0, "padding": 0}
+    flops = 0.0
     for batch in plan_batches(rows, max_rows=backend.batch_size, max_tokens=backend.batch_tokens,
                               group_prefixes=backend.prefix_cache):
         plan = tree_levels(prefix_tree([rows[i] for i in batch]), len(batch))
@@ -106,7 +111,10 @@ def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
             split["batch prefix" if depth == 0 else "shared below it"] += sum(e - s for _, s, e in level.segments)
         split["own tails"] += sum(e - s for level in plan.leaves for _, s, e in level.segments)
         split["padding"] += plan.padded_tokens - plan.tokens
-    return split
+        # the work itself, padding left out: each segment's tokens attend to everything before them in their row
+        flops += sum(shape.flops(s, e - s, 0) for level in plan.levels + plan.leaves for _, s, e in level.segments)
+        flops += shape.head_flops * len(batch)
+    return {**split, "flops": int(flops)}
 
 
 def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -179,11 +187,15 @@ def print_length(result: dict[str, Any], k: int) -> None:
               f"{r['tokens_run'] / base_tokens:>10.2f} {r['padded_tokens']:>9} {r['forward_passes']:>6}")
     one_pass = next(r for r in result["rows"] if r["method"] == "k one pass")
     verdict = "met" if one_pass["ratio"] <= result["target"] else "NOT met"
+    breakdown = result["breakdown"]
+    flop_floor = breakdown["k one pass"]["flops"] / max(breakdown["1 rubric"]["flops"], 1)
     print(f"target: k one pass <= {result['target']:.2f}x 1 rubric (CPU time): {one_pass['ratio']:.2f}x, {verdict} "
-          f"(token floor of this batching: {one_pass['tokens_run'] / base_tokens:.2f}x)")
-    print("prefix tree of the prefill (tokens):")
-    for name, split in result["breakdown"].items():
-        print(f"  {name:<11} " + ", ".join(f"{part} {count}" for part, count in split.items()))
+          f"(floors of this batching: {one_pass['tokens_run'] / base_tokens:.2f}x in tokens, {flop_floor:.2f}x in "
+          "FLOPs, attention to each token's context included)")
+    print("prefix tree of the prefill (tokens; FLOPs without padding):")
+    for name, split in breakdown.items():
+        print(f"  {name:<11} " + ", ".join(f"{part} {count:.3g}" if part == "flops" else f"{part} {count}"
+                                           for part, count in split.items()))
     print(f"max |reward difference| one pass vs separate models: {result['max_abs_diff_vs_separate']:.2e}")
 
 

@@ -16,6 +16,7 @@ from .logprobs import continuation_logprobs
 from .onepass import Generated, cached_columns, kept_prefix, read_from_generation
 from .options import TransformersOptions
 from .compat import cache_kwargs, output_cache
+from .attention import use_grouped_query_sdpa
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,7 @@ def load(context: BackendContext, options: TransformersOptions) -> TransformersB
         device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device)
     model.eval()
+    use_grouped_query_sdpa(model)
     identity = context.identity or "|".join(
         part for part in (f"hf:{model_id}", context.revision and f"rev:{context.revision}",
                           adapter and f"adapter:{adapter}", _local_fingerprint(model_id)) if part
