@@ -135,3 +135,25 @@ def test_the_in_process_engine_and_the_server_agree(vllm_server, vllm_judge, exp
     rm = remote(vllm_server, exported_judge, protocol="mtbench-single", mode="direct")
     local = vllm_judge.with_options(protocol="mtbench-single", mode="direct")
     assert worst_difference(rm.score(PROMPTS, COMPLETIONS), local.score(PROMPTS, COMPLETIONS)) <= TOLERANCE
+
+
+def test_a_node_with_more_answer_tokens_than_one_request_takes_is_read_alone(vllm_server, exported_judge):
+    """More distinct first tokens than ``logprob_token_ids`` takes (128) in one request: that node is read in several
+    requests of its own while the other reads still go as lists, and its values equal one prompt per request's."""
+    from reward_judge.backends.continuations import CandidateTrie, candidate_tokens
+    from reward_judge.judge_input import JudgeInput
+
+    batched = remote(vllm_server, exported_judge, mode="direct")
+    single = remote(vllm_server, exported_judge, mode="direct", prompts_per_request=1)
+    tok = batched.backend.tokenizer
+    words = [w for w in dict.fromkeys(tok.decode([i]) for i in range(3000, 3400)) if w.startswith(" ") and w.strip().isalpha()]
+    contexts = [JudgeInput("The next word is"), JudgeInput("Pick one word:")]
+    candidates = words[:140] + [words[0] + words[1], words[2] + words[3]]  # two of them go one token deeper
+    roots = [CandidateTrie(*candidate_tokens(tok, c, candidates)).children[()] for c in contexts]
+    assert min(len(r) for r in roots) > 128  # the root nodes ask for more tokens than one request may
+    ours, theirs = batched.backend.answer_logprobs(contexts, candidates), single.backend.answer_logprobs(contexts, candidates)
+    worst = max(abs(a - b) for row_a, row_b in zip(ours, theirs, strict=True) for a, b in zip(row_a, row_b, strict=True))
+    assert worst <= 1e-4
+    # the roots: 2 requests each on both paths; the 4 deeper reads: one list against 4 requests
+    assert batched.backend._prompt_lists
+    assert (batched.backend.trie_http_requests, single.backend.trie_http_requests) == (5, 8)

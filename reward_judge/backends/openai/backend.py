@@ -243,13 +243,21 @@ class OpenAIBackend(JudgeBackend):
         """The next-token log-probabilities of each read's tokens: lists of prompts where the server takes them."""
         if not self._prompt_lists:
             return list(await asyncio.gather(*(self._read_node(*node) for node in nodes)))
-        chunks = _prompt_chunks([read.tokens for _, _, read in nodes], self.prompts_per_request,
-                                MAX_CHOSEN_IDS if self._chosen_ids else None)
-        found = await asyncio.gather(*(self._read_chunk([nodes[k] for k in chunk]) for chunk in chunks))
+        limit = MAX_CHOSEN_IDS if self._chosen_ids else None
+        # a node with more answer tokens than one request may ask for is read alone, in several requests
+        alone = [k for k, (_, _, read) in enumerate(nodes) if limit is not None and len(read.tokens) > limit]
+        skipped = frozenset(alone)
+        listed = [k for k in range(len(nodes)) if k not in skipped]
+        chunks = [[listed[j] for j in chunk]
+                  for chunk in _prompt_chunks([nodes[k][2].tokens for k in listed], self.prompts_per_request, limit)]
+        found = await asyncio.gather(*(self._read_chunk([nodes[k] for k in chunk]) for chunk in chunks),
+                                     *(self._read_node(*nodes[k]) for k in alone))
         values: list[dict[int, float]] = [{} for _ in nodes]
-        for chunk, answers in zip(chunks, found, strict=True):
+        for chunk, answers in zip(chunks, found[:len(chunks)], strict=True):
             for k, answer in zip(chunk, answers, strict=True):
                 values[k] = answer
+        for k, answer in zip(alone, found[len(chunks):], strict=True):
+            values[k] = answer
         return values
 
     async def _read_chunk(self, nodes: list[tuple[JudgeInput, list[int], NextTokenRead]]) -> list[dict[int, float]]:

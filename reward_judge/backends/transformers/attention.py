@@ -7,8 +7,8 @@ judge's passes always carry a mask (left padding, the padding between prefix-tre
 judge with grouped-query attention (SmolLM2, Llama 3, Mistral, Qwen) every layer of every pass copied
 its whole KV cache three or four times. On CPU, torch's flash kernel takes the mask and the grouped
 heads together and gives bit-identical outputs (``tests/test_attention.py``); measured on this
-project's 2-core machine, one layer of a 24-row leaf pass over a 672-token cache took 65 ms instead
-of 109 ms. `use_grouped_query_sdpa` switches a CPU model loaded with ``sdpa`` to `grouped_query_sdpa`;
+project's 2-core machine (attention alone, one thread), one layer of a 24-row leaf pass over a
+672-token cache took 65 ms instead of 109 ms, and an 8-row decode step 0.7 ms instead of 5.2 ms. `use_grouped_query_sdpa` switches a CPU model loaded with ``sdpa`` to `grouped_query_sdpa`;
 CUDA keeps transformers' own (its masked GQA falls back to the math kernel there).
 """
 
