@@ -173,6 +173,13 @@ class ModelShape:
         return 2.0 * self.params * count + 4.0 * self.layers * self.width * positions + self.head_flops * logits
 
 
+def empty_prefix_cache(backend: Any) -> None:
+    """Empty the prefix cache of an in-process vLLM backend's engine (other backends keep nothing between calls), so
+    a timed run reads nothing an earlier one computed."""
+    if getattr(backend, "name", None) == "vllm" and not backend.engine.reset_prefix_cache():
+        raise RuntimeError("vLLM's engine did not empty its prefix cache")
+
+
 @dataclass
 class Record:
     method: str
@@ -393,8 +400,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             judge.score(["Say hello."], ["Hello!"])  # warm-up: the engine compiles its sampler on first use
             # an empty prefix cache: no method reads judge inputs an earlier method computed (fresh rollouts, as in
             # training); within the run the cache serves what the rollouts share, as our shared-prefix reuse does
-            if not engine.engine.reset_prefix_cache():
-                raise RuntimeError("vLLM's engine did not empty its prefix cache")
+            empty_prefix_cache(engine)
             log: list[tuple[int, int, int]] = []
             before = (engine.engine_seconds, engine.trie_requests, engine.onepass_rows, engine.second_pass_rows)
             engine.request_log = log

@@ -92,19 +92,11 @@ def load_average() -> str:
 def counters(backend: Any) -> tuple[int, int, int, int]:
     """(input tokens, tokens run, tokens run with padding, forward passes) so far. On vLLM: prompt tokens of its
     reads, the part its prefix cache did not serve (twice: vLLM pads nothing it reports), and engine requests."""
-    if hasattr(backend, "trie_prompt_tokens"):
+    if backend.name == "vllm":
         computed = backend.trie_prompt_tokens - backend.trie_cached_tokens
         return backend.trie_prompt_tokens, computed, computed, backend.trie_requests
     return (getattr(backend, "prefill_row_tokens", 0), getattr(backend, "prefill_tokens", 0),
             getattr(backend, "prefill_padded_tokens", 0), getattr(backend, "prefill_passes", 0))
-
-
-def cold(backend: Any) -> None:
-    """On vLLM, empty the engine's prefix cache: each timed call starts from nothing, as the transformers backend
-    does (its prefix tree lives within one call)."""
-    engine = getattr(backend, "engine", None)
-    if engine is not None and hasattr(engine, "reset_prefix_cache") and not engine.reset_prefix_cache():
-        raise RuntimeError("vLLM's engine did not empty its prefix cache")
 
 
 def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
@@ -136,6 +128,8 @@ def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
 
 
 def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespace) -> dict[str, Any]:
+    from bench_judge import empty_prefix_cache
+
     from reward_judge import GenerativeRewardModel
 
     prompts, completions = make_rollouts(args.prompts, args.group, words)
@@ -163,7 +157,7 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
     one()  # warm-up (first-call allocations), not timed
     for _ in range(args.repeats):
         for name, call in methods.items():
-            cold(backend)
+            empty_prefix_cache(backend)  # on vLLM: each timed call starts cold, as the prefix tree does
             before = counters(backend)
             started, started_cpu = time.perf_counter(), time.process_time()
             call()
@@ -187,7 +181,7 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
     single_requests = [single.request(p, c) for p, c in zip(prompts, completions)]
     gap = max(abs(a - b) for sep, one_pass in zip(outputs["k separate"], outputs["k one pass"], strict=True)
               for a, b in zip(sep, one_pass, strict=True) if a is not None and b is not None)
-    on_vllm = hasattr(backend, "trie_prompt_tokens")
+    on_vllm = backend.name == "vllm"
     return {"completion_words": words, "rollouts": len(prompts), "rows": rows,
             "breakdown": {} if on_vllm else {"1 rubric": tree_breakdown(single, single_requests),
                                              "k one pass": tree_breakdown(base, requests)},

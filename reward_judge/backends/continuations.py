@@ -119,18 +119,14 @@ class CandidateTrie:
                 known = self.children.get(prefix, ())
                 if token not in known:
                     self.children[prefix] = known + (token,)
-        self.depth = max(len(ids) for ids in self.continuations)
         self._read: dict[Prefix, dict[int, float]] = {}
 
-    def reads(self, depth: int) -> list[NextTokenRead]:
-        """The nodes ``depth`` tokens below the context not read yet, as reads (in the order candidates reach them)."""
+    def reads(self, depth: int, *, deeper: bool = False) -> list[NextTokenRead]:
+        """The nodes ``depth`` tokens below the context (with ``deeper``, that far or further) not read yet, as
+        reads, in the order candidates reach them."""
         return [NextTokenRead(self.context + list(prefix), prefix, tokens)
-                for prefix, tokens in self.children.items() if len(prefix) == depth and prefix not in self._read]
-
-    def reads_below(self, depth: int) -> list[NextTokenRead]:
-        """Every node more than ``depth`` tokens below the context not read yet (all deeper levels at once)."""
-        return [NextTokenRead(self.context + list(prefix), prefix, tokens)
-                for prefix, tokens in self.children.items() if len(prefix) > depth and prefix not in self._read]
+                for prefix, tokens in self.children.items()
+                if (len(prefix) >= depth if deeper else len(prefix) == depth) and prefix not in self._read]
 
     def record(self, prefix: Prefix, logprobs: Mapping[int, float]) -> None:
         """Store the next-token log-probabilities read at node ``prefix`` (each child must be there)."""
@@ -180,11 +176,16 @@ def walk_tries(tries: Sequence[CandidateTrie], read: Callable[[list[NextTokenRea
         [[()], [(1,), (1, 0), (2,)]]
     """
     for batch in trie_rounds(tries):
-        answers = read([r for _, r in batch])
-        if len(answers) != len(batch):
-            raise RuntimeError(f"the engine returned {len(answers)} next-token reads for {len(batch)} asked")
-        for (k, r), logprobs in zip(batch, answers, strict=True):
-            tries[k].record(r.prefix, logprobs)
+        record_round(tries, batch, read([r for _, r in batch]))
+
+
+def record_round(tries: Sequence[CandidateTrie], batch: Sequence[tuple[int, NextTokenRead]],
+                 answers: Sequence[Mapping[int, float]]) -> None:
+    """Store one round's answers (one per read of ``batch``, as `trie_rounds` gives it) in their tries."""
+    if len(answers) != len(batch):
+        raise RuntimeError(f"the engine returned {len(answers)} next-token reads for {len(batch)} asked")
+    for (k, r), logprobs in zip(batch, answers, strict=True):
+        tries[k].record(r.prefix, logprobs)
 
 
 def trie_rounds(tries: Sequence[CandidateTrie]) -> list[list[tuple[int, NextTokenRead]]]:
@@ -197,5 +198,5 @@ def trie_rounds(tries: Sequence[CandidateTrie]) -> list[list[tuple[int, NextToke
         [[(0, ()), (1, ())], [(1, (1,))]]
     """
     rounds = [[(k, r) for k, trie in enumerate(tries) for r in trie.reads(0)],
-              [(k, r) for k, trie in enumerate(tries) for r in trie.reads_below(0)]]
+              [(k, r) for k, trie in enumerate(tries) for r in trie.reads(1, deeper=True)]]
     return [batch for batch in rounds if batch]

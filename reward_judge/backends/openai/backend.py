@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence, Union
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
 from ..base import ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported
-from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens_all, trie_rounds
+from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens_all, record_round, trie_rounds
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
 
@@ -111,8 +111,8 @@ class OpenAIBackend(JudgeBackend):
         #: Trie reads sent in one request as a list of token-id prompts, where the server takes lists (found once).
         self.prompts_per_request = prompts_per_request
         self._prompt_lists = False
-        #: One-token reads of answer trie walks (one engine request each), the HTTP requests that carried them,
-        #: and echoed prompts read for tokens outside a node's top-k.
+        #: One-token reads of answer trie walks (trie nodes), the HTTP requests that carried them, and echoed
+        #: prompts read for tokens outside a node's top-k.
         self.trie_requests = 0
         self.trie_http_requests = 0
         self.echo_requests = 0
@@ -232,70 +232,55 @@ class OpenAIBackend(JudgeBackend):
             slots = [_slot_input(self.tokenizer, context, ids) for context, (ids, _) in zip(contexts, rows, strict=True)]
             tries = [CandidateTrie(ids, continuations) for ids, continuations in rows]
             for batch in trie_rounds(tries):
-                found = await self._read_nodes([(slots[k], tries[k].context, read) for k, read in batch])
-                for (k, read), values in zip(batch, found, strict=True):
-                    tries[k].record(read.prefix, values)
+                record_round(tries, batch, await self._read_nodes([(slots[k], tries[k].context, read)
+                                                                   for k, read in batch]))
             return [trie.totals() for trie in tries]
 
         return self._run(run())
 
     async def _read_nodes(self, nodes: list[tuple[JudgeInput, list[int], NextTokenRead]]) -> list[dict[int, float]]:
-        """The next-token log-probabilities of each read's tokens: lists of prompts where the server takes them."""
-        if not self._prompt_lists:
-            return list(await asyncio.gather(*(self._read_node(*node) for node in nodes)))
-        limit = MAX_CHOSEN_IDS if self._chosen_ids else None
-        # a node with more answer tokens than one request may ask for is read alone, in several requests
-        alone = [k for k, (_, _, read) in enumerate(nodes) if limit is not None and len(read.tokens) > limit]
-        skipped = frozenset(alone)
-        listed = [k for k in range(len(nodes)) if k not in skipped]
-        chunks = [[listed[j] for j in chunk]
-                  for chunk in _prompt_chunks([nodes[k][2].tokens for k in listed], self.prompts_per_request, limit)]
-        found = await asyncio.gather(*(self._read_chunk([nodes[k] for k in chunk]) for chunk in chunks),
-                                     *(self._read_node(*nodes[k]) for k in alone))
+        """The next-token log-probabilities of each read's tokens, the reads grouped into requests (`_prompt_chunks`:
+        many to a request where the server takes lists of prompts, else one each)."""
+        size = self.prompts_per_request if self._prompt_lists else 1
+        chunks = _prompt_chunks([read.tokens for _, _, read in nodes], size,
+                                MAX_CHOSEN_IDS if self._chosen_ids else None)
+        found = await asyncio.gather(*(self._read_chunk([nodes[k] for k in chunk]) for chunk in chunks))
         values: list[dict[int, float]] = [{} for _ in nodes]
-        for chunk, answers in zip(chunks, found[:len(chunks)], strict=True):
+        for chunk, answers in zip(chunks, found, strict=True):
             for k, answer in zip(chunk, answers, strict=True):
                 values[k] = answer
-        for k, answer in zip(alone, found[len(chunks):], strict=True):
-            values[k] = answer
         return values
 
     async def _read_chunk(self, nodes: list[tuple[JudgeInput, list[int], NextTokenRead]]) -> list[dict[int, float]]:
-        """One completions request whose prompt is the list of the reads' token ids (one choice per read)."""
-        payload: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0,
-                                   "prompt": [read.prompt for _, _, read in nodes]}
-        self.trie_requests += len(nodes)
-        self.trie_http_requests += 1
-        if self._chosen_ids:
-            asked = list(dict.fromkeys(t for _, _, read in nodes for t in read.tokens))
-            answer = await self.pool.post_json(COMPLETIONS, dict(payload, logprobs=1, logprob_token_ids=asked,
-                                                                 return_tokens_as_token_ids=True))
-            return [_token_id_logprobs(one, read.tokens, self.urls[0])
-                    for one, (_, _, read) in zip(_each_choice(answer, len(nodes)), nodes, strict=True)]
-        answer = await self._logprobs_completion(None, dict(payload, logprobs=self._top_k()))
-        return list(await asyncio.gather(*(self._from_top(one, *node)
-                                           for one, node in zip(_each_choice(answer, len(nodes)), nodes, strict=True))))
+        """One-token reads of ``nodes`` in one completions request (several when chosen token ids outnumber what
+        one request may ask for): the list of their token-id prompts, or the one node's prompt."""
 
-    async def _read_node(self, slot: JudgeInput, context_ids: list[int], read: NextTokenRead) -> dict[int, float]:
-        """The next-token log-probabilities of ``read.tokens`` after the slot and the candidate prefix ``read.prefix``."""
-        node = self._node_input(slot, context_ids, read.prefix)
+        async def ask(payload: dict[str, Any]) -> list[Any]:
+            self.trie_http_requests += 1
+            if self._prompt_lists:
+                answer = await self._logprobs_completion(None, dict(payload, prompt=[read.prompt for _, _, read in nodes]))
+                return _each_choice(answer, len(nodes))
+            (slot, context_ids, read), = nodes
+            return [await self._logprobs_completion(self._node_input(slot, context_ids, read.prefix), payload,
+                                                    ids=read.prompt)]
+
+        self.trie_requests += len(nodes)
         payload: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0}
-        if self._chosen_ids:
-            # the server returns exactly the asked tokens (vLLM: logprob_token_ids, at most 128 per request)
-            found: dict[int, float] = {}
-            tokens = list(read.tokens)
-            for start in range(0, len(tokens), MAX_CHOSEN_IDS):
-                chunk = tokens[start:start + MAX_CHOSEN_IDS]
-                self.trie_requests += 1
-                self.trie_http_requests += 1
-                answer = await self._completion(node, dict(payload, logprobs=1, logprob_token_ids=chunk,
-                                                           return_tokens_as_token_ids=True), ids=read.prompt)
-                found.update(_token_id_logprobs(answer, chunk, self.urls[0]))
-            return found
-        self.trie_requests += 1
-        self.trie_http_requests += 1
-        answer = await self._logprobs_completion(node, dict(payload, logprobs=self._top_k()), ids=read.prompt)
-        return await self._from_top(answer, slot, context_ids, read)
+        if not self._chosen_ids:
+            answers = await ask(dict(payload, logprobs=self._top_k()))
+            return list(await asyncio.gather(*(self._from_top(one, *node)
+                                               for one, node in zip(answers, nodes, strict=True))))
+        # the server returns exactly the asked tokens (vLLM: logprob_token_ids, at most 128 per request, one list
+        # for every prompt of the request)
+        asked = list(dict.fromkeys(t for _, _, read in nodes for t in read.tokens))
+        found: list[dict[int, float]] = [{} for _ in nodes]
+        for start in range(0, len(asked), MAX_CHOSEN_IDS):
+            part = asked[start:start + MAX_CHOSEN_IDS]
+            in_part = frozenset(part)
+            answers = await ask(dict(payload, logprobs=1, logprob_token_ids=part, return_tokens_as_token_ids=True))
+            for values, one, (_, _, read) in zip(found, answers, nodes, strict=True):
+                values.update(_token_id_logprobs(one, [t for t in read.tokens if t in in_part], self.urls[0]))
+        return found
 
     async def _from_top(self, answer: Any, slot: JudgeInput, context_ids: list[int],
                         read: NextTokenRead) -> dict[int, float]:
@@ -512,17 +497,18 @@ def _each_choice(answer: Any, n: int) -> list[dict[str, Any]]:
 
 def _prompt_chunks(tokens: Sequence[Sequence[int]], size: int, max_tokens: Optional[int]) -> list[list[int]]:
     """Indices of the reads grouped into requests: at most ``size`` reads, and, when ``max_tokens`` is set, at most
-    that many distinct asked tokens in one request (chosen token ids are one list for every prompt of a request).
+    that many distinct asked tokens in one request (chosen token ids are one list for every prompt of a request);
+    a read that asks for more than ``max_tokens`` alone gets a group of its own (`_read_chunk` splits its tokens).
 
     Example:
         >>> _prompt_chunks([(1,), (1, 2), (3,), (4,)], 3, None), _prompt_chunks([(1,), (1, 2), (3,), (4,)], 3, 2)
         ([[0, 1, 2], [3]], [[0, 1], [2, 3]])
+        >>> _prompt_chunks([(1,), (2, 3, 4), (5,)], 8, 2)
+        [[0], [1], [2]]
     """
     chunks: list[list[int]] = []
     asked: set[int] = set()
     for k, read in enumerate(tokens):
-        if max_tokens is not None and len(read) > max_tokens:
-            raise ValueError(f"a trie node has {len(read)} answer tokens, more than {max_tokens} per request")
         grown = asked | set(read)
         if chunks and len(chunks[-1]) < size and (max_tokens is None or len(grown) <= max_tokens):
             chunks[-1].append(k)

@@ -4,12 +4,16 @@ transformers' ``sdpa`` attention repeats each key/value head once per query head
 (``repeat_kv``) whenever it passes an attention mask on CPU or CUDA; only without a mask does it let
 torch's ``scaled_dot_product_attention`` take the grouped heads itself (``enable_gqa=True``). The
 judge's passes always carry a mask (left padding, the padding between prefix-tree segments), so for a
-judge with grouped-query attention (SmolLM2, Llama 3, Mistral, Qwen) every layer of every pass copied
-its whole KV cache three or four times. On CPU, torch's flash kernel takes the mask and the grouped
-heads together and gives bit-identical outputs (``tests/test_attention.py``); measured on this
-project's 2-core machine (attention alone, one thread), one layer of a 24-row leaf pass over a
-672-token cache took 65 ms instead of 109 ms, and an 8-row decode step 0.7 ms instead of 5.2 ms. `use_grouped_query_sdpa` switches a CPU model loaded with ``sdpa`` to `grouped_query_sdpa`;
-CUDA keeps transformers' own (its masked GQA falls back to the math kernel there).
+judge with grouped-query attention every layer of every pass copied its KV cache once per query head of
+a group (three times for SmolLM2's 9 query heads on 3, four for Mistral 7B's 32 on 8). On CPU, torch's
+flash kernel takes the mask and the grouped heads together and gives the same outputs
+(``tests/test_attention.py`` checks them within 1e-6; the embedded judge's scores were identical).
+Measured on this project's 2-core machine (attention alone, one thread): one layer of a 24-row leaf
+pass over a 672-token cache took 65 ms instead of 109 ms, an 8-row decode step 0.7 ms instead of 5.2 ms.
+
+`use_grouped_query_sdpa` switches a model the transformers backend loads (on CPU, with ``sdpa``) to
+`grouped_query_sdpa`; a model passed in ready-made is left as it is, and CUDA keeps transformers' own
+attention (its masked GQA falls back to the math kernel there).
 """
 
 from __future__ import annotations
