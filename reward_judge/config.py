@@ -22,7 +22,7 @@ from .backends.registry import backend_names, get_backend, reserve_option_names
 from .chat_format import CHAT_FORMATS
 from .groups.options import GroupOptions
 from .normalize import NORMALIZATIONS
-from .options import check_choice, check_positive_int, check_positive_number, field_names, option
+from .options import check_choice, check_declared_types, check_positive_int, check_positive_number, field_names, option
 from .protocols import JudgeProtocol
 from .rewarding import FALLBACK_MIN, FALLBACK_RAISE, RewardRule
 from .rubric import RubricLike
@@ -246,6 +246,7 @@ class JudgeConfig:
         return RewardRule(self.normalize, self.fallback)
 
     def validate(self) -> None:
+        check_declared_types(self)
         for name in ("max_new_tokens", "max_attempts"):
             check_positive_int(name, getattr(self, name))
         check_choice("mode", self.mode, MODES)

@@ -8,6 +8,7 @@ list. This mirrors TRL's config dataclasses, whose ``metadata={"help": ...}`` fe
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Optional, Sequence
 
 
@@ -52,8 +53,42 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 
 
 def check_positive_number(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    """Raise ``ValueError`` naming ``name`` and ``value`` unless it is a finite number above 0 (NaN and inf are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+#: Declared field types `check_declared_types` enforces, and what they accept.
+_PLAIN_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "bool": ((bool,), "True or False"),
+    "str": ((str,), "a string"),
+    "Optional[str]": ((str, type(None)), "a string or None"),
+}
+
+
+def check_declared_types(options: Any) -> None:
+    """Raise ``ValueError`` for a field declared ``bool``, ``str`` or ``Optional[str]`` holding something else.
+
+    A flag given as text (``do_sample="no"`` from a YAML file or an environment variable) is truthy and would
+    flip the setting without a word; a column name given as a number would never match a column.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Opts:
+        ...     sample: bool = False
+        >>> check_declared_types(Opts(sample="no"))
+        Traceback (most recent call last):
+        ...
+        ValueError: sample must be True or False, got 'no' (str)
+    """
+    for f in dataclasses.fields(options):
+        accepted = _PLAIN_TYPES.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
+        if accepted is None:
+            continue
+        value = getattr(options, f.name)
+        if not isinstance(value, accepted[0]) or (bool not in accepted[0] and isinstance(value, bool)):
+            raise ValueError(f"{f.name} must be {accepted[1]}, got {value!r} ({type(value).__name__})")
 
 
 def field_names(cls: type) -> frozenset[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Optional, Sequence, Union
 
 from .backends.base import JudgeBackend
@@ -315,7 +316,8 @@ class GenerativeRewardModel:
             if group_ids is not None or gather:
                 raise ValueError("group_ids and gather apply to group protocols (pairwise, listwise), not to "
                                  f"{self.protocol.name!r}")
-            renderers = [self.renderer.with_rubric(resolve_rubric(r)) for r in rubrics]
+            # rubrics of a call may come from a request (the reward server): never opened as files
+            renderers = [self.renderer.with_rubric(resolve_rubric(r, files=False)) for r in rubrics]
             requests = [renderer.render(prompts[i], completions[i], reference=references[i], index=i)
                         for renderer in renderers for i in range(n)]
             self.stats.calls += 1
@@ -432,8 +434,22 @@ def _check_batch(prompts: Sequence[Any], completions: Sequence[Any], completions
 
 
 def _per_row(name: str, value: Any, n: int) -> list[Any]:
-    if value is None or isinstance(value, str) or not isinstance(value, Sequence):
-        return [value] * n
-    if len(value) != n:
+    """``value`` for each of ``n`` rows: one value for all, or a list (or array, or pandas Series) of ``n``."""
+    if value is None or isinstance(value, (str, bytes, Mapping)) or not _is_column(value):
+        values = [value] * n
+    elif len(value) != n:
         raise ValueError(f"{name} must be one value or a list of {n} values (one per completion), got {len(value)}")
-    return list(value)
+    else:
+        values = list(value)
+    if name == "reference":  # a missing value read by pandas is a float NaN: name the row, not just the value
+        for i, v in enumerate(values):
+            if v is not None and not isinstance(v, str):
+                missing = " (a missing value? give None for a row without a reference)" if v != v else ""
+                raise TypeError(f"reference[{i}] must be a string or None, got {type(v).__name__}: {v!r}{missing}")
+    return values
+
+
+def _is_column(value: Any) -> bool:
+    """A list, a tuple, a numpy array or a pandas Series: something with one entry per row."""
+    return isinstance(value, Sequence) or (hasattr(value, "__len__") and hasattr(value, "__getitem__")
+                                           and hasattr(value, "__iter__") and type(value).__name__ in ("ndarray", "Series"))

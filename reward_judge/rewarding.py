@@ -108,17 +108,27 @@ def to_result(judgment: "Judgment", protocol: "JudgeProtocol", rule: RewardRule,
                          ok=verdict.ok, attempts=judgment.attempts, cached=cached, truncated=truncated,
                          error=verdict.error, distribution=dict(judgment.distribution) if judgment.distribution else None,
                          extra={"mode": mode, **dict(judgment.extra)})
-    if verdict.score is not None:
-        result.reward = normalize_score(verdict.score, protocol.score_range, rule.normalize)  # type: ignore[arg-type]
-    elif verdict.winner is not None:
-        by_winner = judgment.extra.get("winner_distribution")
-        if by_winner:
-            result.reward = sum(p * normalize_winner(winner, rule.normalize) for winner, p in by_winner.items())
-        else:
-            result.reward = normalize_winner(verdict.winner, rule.normalize)
-    else:
+    cause = CAUSE_BACKEND if judgment.backend_error else CAUSE_ROLLOUT
+    try:
+        if verdict.score is not None:
+            result.reward = normalize_score(verdict.score, protocol.score_range, rule.normalize)  # type: ignore[arg-type]
+        elif verdict.winner is not None:
+            by_winner = judgment.extra.get("winner_distribution")
+            if by_winner:
+                result.reward = sum(p * normalize_winner(winner, rule.normalize) for winner, p in by_winner.items())
+            else:
+                result.reward = normalize_winner(verdict.winner, rule.normalize)
+    except Exception as exc:  # a user's normalize callable: name it rather than fail somewhere inside a trainer
+        raise ValueError(f"normalize={rule.normalize!r} raised {type(exc).__name__} on the verdict "
+                         f"score={verdict.score!r} winner={verdict.winner!r}: {exc}") from exc
+    if result.reward is not None and not math.isfinite(result.reward):
+        # never hand a trainer a NaN or an infinity as if it were a verdict: it is a failure, counted as one
+        result.error = (f"the reward is not a finite number: {result.reward!r} (score={verdict.score!r}, "
+                        f"winner={verdict.winner!r}, normalize={rule.normalize!r})")
+        result.ok, result.reward, cause = False, None, CAUSE_BACKEND
+    if result.reward is None:
         result.fallback = True
-        result.fallback_cause = CAUSE_BACKEND if judgment.backend_error else CAUSE_ROLLOUT
+        result.fallback_cause = cause
         lowest = rule.lowest_reward(protocol) if rule.fallback == FALLBACK_MIN else None
         result.reward = rule.fallback_reward(result.fallback_cause, lowest=lowest)
     return result

@@ -8,6 +8,7 @@ first obtained, and only valid verdicts are stored.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -48,10 +49,18 @@ class JudgeRunner:
         return self.cache is not None and (not self.scorer.samples or self.cache_sampled)
 
     def key(self, request: "JudgeRequest") -> str:
-        """The cache key of ``request``: the judge, the exact input, the protocol with every field, the scorer's settings."""
+        """The cache key of ``request``: the judge, the exact input, the protocol with every field, the scorer's settings.
+
+        With ``cache_sampled`` a verdict a sampled retry gave is stored too, so the retries' temperature and seed
+        are part of its key; without it only verdicts of deterministic attempts are stored, which they cannot change.
+        """
         protocol = request.protocol
+        fields = self.scorer.cache_fields()
+        plan = self.scorer.plan
+        if self.cache_sampled and plan.max_attempts > 1 and self.scorer.samples_on(1):
+            fields = {**fields, "retry_temperature": plan.params(1).temperature, "retry_seed": plan.params(1).seed}
         return cache_key(self.identity, request.input.key, protocol.name, f"{protocol.version}:{protocol.fingerprint}",
-                         self.scorer.cache_fields())
+                         fields)
 
     def run(self, requests: Sequence["JudgeRequest"]) -> list[Outcome]:
         """One `Outcome` per request, in order; identical requests are judged once."""
@@ -63,7 +72,8 @@ class JudgeRunner:
         unique = list(first.values())
         outcomes = dict(zip(unique, self._judge([requests[i] for i in unique]), strict=True))
         # duplicates get their own copy of the outcome, so changing one result never changes another
-        return [outcomes[first[key]] for key in keys]
+        return [outcomes[first[key]] if i == first[key] else copy.deepcopy(outcomes[first[key]])
+                for i, key in enumerate(keys)]
 
     def _judge(self, requests: list["JudgeRequest"]) -> list[Outcome]:
         state: list[Outcome] = [Outcome(Judgment.failure("not judged"))] * len(requests)
@@ -90,7 +100,8 @@ class JudgeRunner:
                 judgment = dataclasses.replace(judgment, attempts=attempt + 1)
                 state[k] = Outcome(judgment)
                 if judgment.ok:
-                    if cache_keys:
+                    # a verdict a sampled retry drew is one draw: stored only when sampled verdicts are cached
+                    if cache_keys and (self.cache_sampled or not self.scorer.samples_on(attempt)):
                         self.cache.put(cache_keys[k], judgment.to_record())  # type: ignore[union-attr]
                     continue
                 if judgment.backend_error:

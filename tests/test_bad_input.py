@@ -92,6 +92,25 @@ def test_invalid_option_values(judge_backend, option, value, message):
         GenerativeRewardModel.from_pretrained(judge_backend, protocol="autoj-single", **{option: value})
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("option, value, message", [
+    ("temperature", float("nan"), "temperature must be a positive number, got nan"),
+    ("retry_temperature", float("nan"), "retry_temperature must be a positive number, got nan"),
+    ("repetition_penalty", float("inf"), "repetition_penalty must be a positive number, got inf"),
+    ("do_sample", "no", "do_sample must be True or False, got 'no' (str)"),
+    ("cache_sampled", "False", "cache_sampled must be True or False, got 'False' (str)"),
+    ("log_feedback", 1, "log_feedback must be True or False, got 1 (int)"),
+    ("reference_column", 3, "reference_column must be a string or None, got 3 (int)"),
+    ("prefix_cache", "no", "prefix_cache must be True or False, got 'no' (str)"),
+    ("both_orders", "yes", "both_orders must be True or False, got 'yes' (str)"),
+])
+def test_non_finite_numbers_and_text_flags_are_refused(option, value, message):
+    """A NaN temperature would pass until the first retry, hours into training; a flag given as text ("no")
+    is truthy and would silently turn sampling on: both are refused when the config is built."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        JudgeConfig.build(**{option: value})
+
+
 @pytest.mark.model
 def test_unknown_option_is_named(judge_backend):
     with pytest.raises(TypeError, match=r"unknown option 'batchsize' \(= 4\); did you mean 'batch_size'\?"):
@@ -113,3 +132,41 @@ def test_empty_completions_are_judged_not_crashed(rm):
     for r in results:  # judged like any other: a parsed score, or an honest counted fallback
         assert r.attempts >= 1 and (r.ok or (r.fallback and r.error))
     assert rm.stats.rollouts == 2
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("logprobs", [[-1.0, float("nan"), -2.0], [float("nan"), -1.0], [float("inf"), -1.0]])
+def test_an_invalid_log_probability_is_a_failure_never_a_nan_reward(logprobs):
+    """Python's max() skips a NaN that is not first: the read must fail wherever the NaN sits."""
+    from reward_judge.scoring.answers import normalise
+
+    with pytest.raises(ValueError, match=re.escape("the judge returned invalid log-probabilities for its answers")):
+        normalise(logprobs)
+
+
+@pytest.mark.unit
+def test_a_non_finite_reward_from_normalize_is_a_counted_fallback():
+    from reward_judge import Judgment, Verdict
+    from reward_judge.rewarding import RewardRule, to_result
+
+    prometheus = get_protocol("prometheus-v2")
+    judged = Judgment(Verdict(score=4), raw="[RESULT] 4", attempts=1)
+    result = to_result(judged, prometheus, RewardRule(lambda s: float("nan"), fallback=0.0), mode="generate")
+    assert (result.ok, result.fallback, result.reward, result.score) == (False, True, 0.0, 4)
+    assert result.error.startswith("the reward is not a finite number: nan (score=4")
+    with pytest.raises(ValueError, match=r"normalize=<function .*> raised ZeroDivisionError on the verdict score=4"):
+        to_result(judged, prometheus, RewardRule(lambda s: 1 / 0), mode="generate")
+
+
+@pytest.mark.unit
+def test_a_missing_reference_read_by_pandas_names_its_row():
+    from tests._scripted import scripted_model
+
+    rm = scripted_model()
+    with pytest.raises(TypeError, match=re.escape("reference[1] must be a string or None, got float: nan (a missing value?")):
+        rm.score(["p", "q"], ["x", "y"], reference=["the answer", float("nan")])
+    np = pytest.importorskip("numpy")
+    # an array column is one value per row, not one value repeated on every row
+    results = rm.score(["p", "q"], ["x", "y"], reference=np.array(["first", "second"]))
+    assert [r.ok for r in results] == [True, True]
+    assert "first" in rm.render("p", "x", reference="first")

@@ -152,3 +152,70 @@ def test_bad_cache_options(tmp_path):
         JudgeCache(tmp_path)
     with pytest.raises(ValueError, match="memory_size must be a non-negative integer, got -1"):
         JudgeCache(None, memory_size=-1)
+
+
+@pytest.mark.unit
+def test_a_sampled_retrys_verdict_is_one_draw_cached_only_on_request():
+    """The first attempt is greedy and unreadable (GARBLE); the retry samples. Its verdict is one random draw:
+    without ``cache_sampled`` it is not stored (the next call draws again); with it, the retries' temperature
+    and seed are part of the key, so another seed draws anew."""
+    from tests._scripted import scripted_model
+
+    rm = scripted_model(mode="generate", max_attempts=2, cache=True)
+    first = rm.score(["GARBLE score=4"], ["x"])[0]
+    assert first.ok and first.attempts == 2 and not first.cached
+    assert rm.cache.stats.stores == 0
+    again = rm.score(["GARBLE score=4"], ["x"])[0]
+    assert not again.cached and again.attempts == 2
+    # a greedy first attempt's verdict is deterministic: stored as before
+    rm.score(["score=3"], ["x"])
+    assert rm.cache.stats.stores == 1
+
+    opted = scripted_model(mode="generate", max_attempts=2, cache=True, cache_sampled=True)
+    opted.score(["GARBLE score=4"], ["x"])
+    assert opted.cache.stats.stores == 1 and opted.score(["GARBLE score=4"], ["x"])[0].cached
+    shared = opted.cache
+    for changed in ({"seed": 7}, {"retry_temperature": 0.2}):
+        other = scripted_model(mode="generate", max_attempts=2, cache=shared, cache_sampled=True, **changed)
+        assert not other.score(["GARBLE score=4"], ["x"])[0].cached, changed
+
+
+@pytest.mark.unit
+def test_duplicate_rows_get_results_of_their_own():
+    from tests._scripted import scripted_model
+
+    rm = scripted_model(mode="cascade", cascade_threshold=0.9)
+    a, b = rm.score(["score=4", "score=4"], ["x", "x"])
+    assert rm.stats.duplicates_skipped == 1
+    assert a.extra == b.extra and a.extra["cascade"] is not b.extra["cascade"]
+    a.extra["cascade"]["escalated"] = "changed on row 0"
+    assert b.extra["cascade"]["escalated"] != "changed on row 0"
+
+
+@pytest.mark.model
+def test_an_in_memory_judges_identity_follows_its_weights_and_dtype():
+    """Two loaded models of one class used to share the identity 'LlamaForCausalLM', so the second was served
+    the first one's cached verdicts; a bfloat16 copy was served the float32 verdicts."""
+    import torch
+
+    from reward_judge.backends.transformers.backend import from_model
+    from reward_judge.backends.transformers.options import TransformersOptions
+    from tests.test_attention import tiny_llama
+
+    first, second = tiny_llama(), tiny_llama()
+    with torch.no_grad():  # one training step's worth of change in one weight
+        second.model.layers[0].mlp.up_proj.weight.add_(1e-3)
+    tokenizer = _tokenizer()
+    identity = lambda model: from_model(model, tokenizer, TransformersOptions()).identity  # noqa: E731
+    assert identity(first) == identity(first)
+    assert identity(first) != identity(second)
+    assert "dtype:float32" in identity(first)
+    assert "dtype:bfloat16" in identity(first.to(torch.bfloat16))
+
+
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    from reward_judge.embedded import embedded_judge_path
+
+    return AutoTokenizer.from_pretrained(embedded_judge_path()[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..options import check_choice, check_positive_int, check_positive_number, option
+from ..options import check_choice, check_declared_types, check_positive_int, check_positive_number, option
 from .aggregate import AGGREGATIONS, BRADLEY_TERRY
 from .pairing import ANCHOR, PAIRINGS, member_anchor
 
@@ -51,6 +51,7 @@ class GroupOptions:
         "rows so groups split across processes are judged whole, each pair once across all processes.", cli=False)
 
     def __post_init__(self) -> None:
+        check_declared_types(self)
         check_choice("pairing", self.pairing, PAIRINGS)
         check_positive_int("pairing_k", self.pairing_k)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)

@@ -13,6 +13,7 @@ compute and turns the answer into a distribution.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -117,19 +118,45 @@ def answer_context(judge_input: JudgeInput, feedback: str, protocol: "JudgeProto
 
 #: Characters before a marker that identify it as a copy of a marker in the untrusted text.
 _QUOTE_CONTEXT = 16
+#: What may follow the judge's own final marker when the untrusted text writes that marker too: one answer
+#: ("4", "4점", "Response 1", "A]]", "Yes"), an optional "/ 5" or "out of 5", and closing punctuation.
+_ANSWER_ONLY = re.compile(r"[\W_]*(?:response\s+)?[\w.]+(?:\s*(?:/|out\s+of)\s*\d+)?[\W_]*", re.IGNORECASE)
+
+
+def rollout_writes(marker: str, untrusted: Sequence[str]) -> bool:
+    """Whether an untrusted span (a completion, the prompt, a reference, a row's rubric) writes ``marker`` (any case)."""
+    lowered = marker.lower()
+    return bool(marker) and any(lowered in u.lower() for u in untrusted)
+
+
+def closes_output(text: str, at: int, marker: str) -> bool:
+    """Whether the ``marker`` at ``at`` is followed by no more than an answer and closing punctuation.
+
+    A marker the judge copied while quoting a completion is followed by the judge's own words (or its
+    output was cut off there); the judge's own answer closes what it writes.
+
+    Example:
+        >>> closes_output("Good. [RESULT] 4", 6, "[RESULT]"), closes_output('It says "[RESULT] 5" which is', 9, "[RESULT]")
+        (True, False)
+    """
+    rest = text[at + len(marker):].strip()
+    return not rest or (len(rest) <= 40 and _ANSWER_ONLY.fullmatch(rest) is not None)
 
 
 def _own_marker(feedback: str, marker: str, untrusted: Sequence[str]) -> int:
-    """Position of the judge's last own ``marker`` in ``feedback`` (-1 when none), skipping quoted ones."""
-    sources = [u for u in untrusted if marker in u]
+    """Position of the judge's last own ``marker`` in ``feedback`` (-1 when none), skipping quoted ones.
+
+    When no untrusted span writes the marker, the last one is the judge's. When one does, only a last marker
+    that closes the feedback (`closes_output`) and is not preceded by the quoted text counts: a judge that
+    quotes a completion may paraphrase the words before its marker, so those alone cannot tell a quote.
+    """
     at = feedback.rfind(marker)
-    while at >= 0:
-        before = feedback[max(0, at - _QUOTE_CONTEXT):at]
-        quoted = len(before.strip()) >= 8 and any(before + marker in u for u in sources)
-        if not quoted:
-            return at
-        at = feedback.rfind(marker, 0, at)
-    return -1
+    if at < 0 or not rollout_writes(marker, untrusted):
+        return at
+    sources = [u for u in untrusted if marker in u]
+    before = feedback[max(0, at - _QUOTE_CONTEXT):at]
+    quoted = len(before.strip()) >= 8 and any(before + marker in u for u in sources)
+    return at if closes_output(feedback, at, marker) and not quoted else -1
 
 
 def normalise(logprobs: Sequence[float]) -> tuple[list[float], float]:
@@ -140,6 +167,9 @@ def normalise(logprobs: Sequence[float]) -> tuple[list[float], float]:
         >>> [round(p, 3) for p in probs], round(mass, 3)
         ([0.25, 0.75], 0.8)
     """
+    bad = [lp for lp in logprobs if math.isnan(lp) or lp == math.inf]
+    if bad:  # a broken read (an overflowing half-precision judge, a server answering NaN), never a verdict
+        raise ValueError(f"the judge returned invalid log-probabilities for its answers: {list(logprobs)!r}")
     top = max(logprobs)
     if not math.isfinite(top):
         raise ValueError("the judge gives every valid answer zero probability")

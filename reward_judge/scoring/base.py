@@ -83,6 +83,10 @@ class Scorer(ABC):
         """Whether the first attempt draws at random (then a cached answer would freeze one draw)."""
         return self.plan.first.do_sample
 
+    def samples_on(self, attempt: int) -> bool:
+        """Whether attempt ``attempt`` (0-based) draws at random: retries sample even after a greedy first attempt."""
+        return self.samples if attempt == 0 else self.plan.params(attempt).do_sample
+
     @abstractmethod
     def cache_fields(self) -> dict[str, Any]:
         """Everything besides the judge input and protocol that changes this scorer's verdict."""

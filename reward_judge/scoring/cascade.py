@@ -109,6 +109,9 @@ class CascadeScorer(Scorer):
     def samples(self) -> bool:
         return self.expected.samples  # an escalated request's feedback may be sampled
 
+    def samples_on(self, attempt: int) -> bool:
+        return self.expected.samples_on(attempt)  # only escalated reads are retried
+
     def cache_fields(self) -> dict[str, Any]:
         # the escalation rule decides which of two verdicts a request gets: it is part of the verdict's key
         return {**self.expected.cache_fields(), "mode": self.mode, "cascade_threshold": float(self.escalation.threshold),

@@ -99,6 +99,9 @@ class DirectScorer(DistributionScorer):
     def samples(self) -> bool:
         return False  # nothing is generated: the read is deterministic
 
+    def samples_on(self, attempt: int) -> bool:
+        return False
+
     def cache_fields(self) -> dict[str, Any]:
         return {"mode": self.mode}
 

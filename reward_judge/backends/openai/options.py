@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...options import check_positive_int, check_positive_number, option
+from ...options import check_declared_types, check_positive_int, check_positive_number, option
 from ..base import ANSWER_LOGPROBS, GENERATE, BackendOptions
 
 ENDPOINTS = ("completions", "chat")
@@ -56,6 +56,7 @@ class OpenAIOptions(BackendOptions):
         "server takes lists (vLLM, SGLang; checked once). 1: one prompt per request.")
 
     def __post_init__(self) -> None:
+        check_declared_types(self)
         if self.endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint={self.endpoint!r} is not one of {ENDPOINTS}")
         if self.prompt_format not in PROMPT_FORMATS:

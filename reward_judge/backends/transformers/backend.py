@@ -251,18 +251,74 @@ def load(context: BackendContext, options: TransformersOptions) -> TransformersB
         model.to(device)
     model.eval()
     use_grouped_query_sdpa(model)
-    identity = context.identity or "|".join(
+    identity = "|".join([context.identity or "|".join(
         part for part in (f"hf:{model_id}", context.revision and f"rev:{context.revision}",
                           adapter and f"adapter:{adapter}", _local_fingerprint(model_id)) if part
-    )
+    ), numerics_identity(model)])
     return TransformersBackend(model, tokenizer, batch_size=options.batch_size, identity=identity,
                                batch_tokens=options.batch_tokens, prefix_cache=options.prefix_cache)
 
 
 def from_model(model: Any, tokenizer: Any, options: TransformersOptions) -> TransformersBackend:
-    """A backend on an already loaded model and tokenizer, with the batching options of ``options``."""
+    """A backend on an already loaded model and tokenizer, with the batching options of ``options``.
+
+    Its cache identity is the model's name and a fingerprint of its weights (`weights_fingerprint`): a model
+    passed in may be a fine-tuned copy still carrying its hub id, or a fresh one with no name at all.
+    """
+    name = str(getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__)
+    identity = f"model:{name}|weights:{weights_fingerprint(model)}|{numerics_identity(model)}"
     return TransformersBackend(model, tokenizer, batch_size=options.batch_size, batch_tokens=options.batch_tokens,
-                               prefix_cache=options.prefix_cache)
+                               prefix_cache=options.prefix_cache, identity=identity)
+
+
+def numerics_identity(model: Any) -> str:
+    """The dtype the judge computes in and its quantisation: a bfloat16 or 4-bit judge gives other verdicts.
+
+    Example:
+        >>> import torch
+        >>> numerics_identity(torch.nn.Linear(2, 2))
+        'dtype:float32'
+    """
+    dtype = getattr(model, "dtype", None)
+    if dtype is None:
+        dtype = next((p.dtype for p in model.parameters()), None)
+    parts = [f"dtype:{str(dtype).replace('torch.', '')}"]
+    quantization = getattr(getattr(model, "config", None), "quantization_config", None)
+    if quantization is not None:
+        config = quantization.to_dict() if hasattr(quantization, "to_dict") else dict(quantization)
+        described = {k: config[k] for k in sorted(config) if k in ("quant_method", "bits", "load_in_4bit", "load_in_8bit",
+                                                                    "bnb_4bit_quant_type", "group_size")}
+        parts.append("quant:" + ",".join(f"{k}={v}" for k, v in described.items()))
+    return "|".join(parts)
+
+
+def weights_fingerprint(model: Any, samples: int = 64) -> str:
+    """A hash of every parameter's name, shape, dtype and ``samples`` evenly spaced values (adapters included).
+
+    Training or merging changes nearly every value of a weight, so a few per tensor tell two models apart; it
+    reads a few hundred values, not the whole model.
+
+    Example:
+        >>> import torch
+        >>> torch.manual_seed(0); a = torch.nn.Linear(4, 4); b = torch.nn.Linear(4, 4)   # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> weights_fingerprint(a) == weights_fingerprint(a), weights_fingerprint(a) == weights_fingerprint(b)
+        (True, False)
+    """
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            digest.update(f"{name}:{tuple(parameter.shape)}:{parameter.dtype}".encode())
+            flat = parameter.detach().reshape(-1)
+            if flat.numel() == 0 or flat.device.type == "meta":
+                continue
+            index = torch.linspace(0, flat.numel() - 1, min(samples, flat.numel()), device=flat.device).long()
+            digest.update(flat[index].to(torch.float64).cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _free_accelerator_memory() -> None:

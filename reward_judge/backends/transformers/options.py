@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ...options import check_positive_int, option
+from ...options import check_declared_types, check_positive_int, option
 from ..base import ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, BackendOptions
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -39,6 +39,7 @@ class TransformersOptions(BackendOptions):
     base_model: Optional[str] = option(None, "Base model an adapter is loaded onto (presets fill it in for LoRA judges).")
 
     def __post_init__(self) -> None:
+        check_declared_types(self)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("batch_tokens", self.batch_tokens, allow_none=True)
         if self.dtype is not None and self.dtype not in DTYPES:

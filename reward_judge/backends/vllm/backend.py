@@ -64,9 +64,12 @@ class VLLMBackend(JudgeBackend):
             tokenizer = AutoTokenizer.from_pretrained(source, revision=context.revision if source == context.model else None,
                                                       trust_remote_code=context.trust_remote_code)
         self.tokenizer = tokenizer
+        # the dtype and a quantisation change the verdicts: they are part of the judge's cache identity
+        numerics = f"dtype:{options.dtype}" + "".join(f"|{k}:{options.engine_args[k]}" for k in ("quantization",)
+                                                      if options.engine_args.get(k) is not None)
         self.identity = "vllm:" + (context.identity or "|".join(
             part for part in (context.model, context.revision and f"rev:{context.revision}",
-                              _local_fingerprint(context.model)) if part))
+                              _local_fingerprint(context.model)) if part)) + "|" + numerics
         self.context_length = options.max_model_len or _config_context_length(context)
         self._eos_ids = _eos_token_ids(context, tokenizer)
         self._llm: Any = None

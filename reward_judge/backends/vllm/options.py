@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ...options import check_positive_int, check_positive_number, option
+from ...options import check_declared_types, check_positive_int, check_positive_number, option
 from ..base import ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, BackendOptions
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -75,6 +75,7 @@ class VLLMOptions(BackendOptions):
         "command line.", parse=parse_engine_args, default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_declared_types(self)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r} is not one of {DTYPES}")
         check_positive_int("max_model_len", self.max_model_len, allow_none=True)
