@@ -122,24 +122,37 @@ def get_rubric(name: str) -> Rubric:
     return Rubric(entry["criteria"], entry["descriptions"])
 
 
-def resolve_rubric(value: RubricLike) -> Union[Rubric, str, None]:
+def resolve_rubric(value: RubricLike, *, files: bool = True) -> Union[Rubric, str, None]:
     """Turn what a user passes as ``rubric`` into a `Rubric` or a ready-rendered string.
 
     Accepts a `Rubric`, a built-in name, a path to a YAML/JSON file, a mapping, or any other string,
     which is taken as the already rendered rubric text and passed to the judge as it is.
+
+    ``files=False`` is for rubrics that come with the data (a row's ``rubric`` column, a reward-server
+    request): a string is never opened as a path there, so a row cannot make the trainer or the server
+    read one of its files into a judge prompt or an error message; it is rubric text like any other.
+
+    Example:
+        >>> resolve_rubric("helpfulness").criteria.startswith("Does the model provide relevant")
+        True
+        >>> resolve_rubric("/etc/secrets.json", files=False)
+        '/etc/secrets.json'
     """
     if value is None or isinstance(value, Rubric):
         return value
     if isinstance(value, Mapping):
         return Rubric.from_dict(value)
     if isinstance(value, Path):
+        if not files:
+            raise TypeError(f"rubric must be a Rubric, a name, a mapping or a string here (a row's rubric is never "
+                            f"read from a file), got a path: {str(value)!r}")
         return Rubric.load(value)
     if not isinstance(value, str):
         raise TypeError(f"rubric must be a Rubric, a name, a file path, a mapping or a string, got {type(value).__name__}: {value!r}")
     table = _builtin()
     if _ALIASES.get(value, value) in table:
         return get_rubric(value)
-    if value.lower().endswith((".yaml", ".yml", ".json")) and "\n" not in value:
+    if files and value.lower().endswith((".yaml", ".yml", ".json")) and "\n" not in value:
         if not Path(value).is_file():
             raise FileNotFoundError(f"rubric file {value!r} does not exist")
         return Rubric.load(value)

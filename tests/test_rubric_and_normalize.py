@@ -77,3 +77,25 @@ def test_custom_protocol_validation():
     p = CustomProtocol(template="Q: {instruction}\nA: {response}\nRef: {reference}", answer_pattern=r"S=(\d+)", range=(0, 3))
     assert p.reference_slot == "optional" and p.parse("S=2").score == 2 and p.parse("S=4").score is None
     assert p.version == CustomProtocol(template=p.template, answer_pattern=p.answer_pattern, range=(0, 3)).version
+
+
+@pytest.mark.unit
+def test_a_rows_rubric_is_never_opened_as_a_file(tmp_path):
+    """A dataset column or a reward-server request could otherwise make the trainer or server read its files
+    (their keys came back in the error message) or tell which exist (a missing one was a different error)."""
+    from tests._scripted import scripted_model
+
+    secret = tmp_path / "creds.json"
+    secret.write_text(json.dumps({"aws_secret_access_key": "x", "criteria": "c"}))
+    rm = scripted_model()
+    for rubric in (str(secret), str(tmp_path / "missing.yaml")):
+        with pytest.raises(ValueError, match="needs score descriptions 'Score 1:' to 'Score 5:'") as error:
+            rm.score(["p"], ["x"], rubric=rubric)
+        assert "aws" not in str(error.value)
+        with pytest.raises(ValueError, match="needs score descriptions") as error:
+            rm.score_rubrics(["p"], ["x"], [rubric])
+        assert "aws" not in str(error.value)
+    # the model's own rubric (trusted, given by whoever builds the judge) is still read from a file
+    own = tmp_path / "polite.yaml"
+    own.write_text("criteria: Is it polite?\ndescriptions: [Rude., Curt., Neutral., Polite., Warm.]\n")
+    assert "Is it polite?" in scripted_model(rubric=str(own)).render("p", "x")

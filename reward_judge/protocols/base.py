@@ -179,7 +179,7 @@ class JudgeProtocol(ABC):
             if rubric is not None:
                 raise ValueError(f"protocol {self.name!r} has no rubric slot, but rubric={str(rubric)[:80]!r} was given")
             return None
-        resolved = resolve_rubric(rubric)
+        resolved = resolve_rubric(rubric, files=False)  # the model's own rubric was resolved (and loaded) already
         if resolved is None:
             raise ValueError(f"protocol {self.name!r} needs a rubric: rubric is required, got None")
         return self._format_rubric(resolved)

@@ -35,6 +35,10 @@ _RESULT_SCORE = re.compile(
     r"\[\s*RESULT\s*\]\s*[:：]?\s*(?:(?:score|result)\s*(?:of|[:：])?\s*)?[\(\[\"'*]*\s*(" + NUMBER + r")"
     + _NOT_TWO_SCORES, re.IGNORECASE)
 _RESULT_ANY = re.compile(r"\[\s*RESULT\s*\]", re.IGNORECASE)
+# The judge repeating the template's output-format line after its answer: "[RESULT] (an integer number between 1 and 5)".
+_FORMAT_ECHO = re.compile(r"\s*\(an integer number between", re.IGNORECASE)
+# Where a relative verdict starts: "[RESULT] A" or "[RESULT: A]".
+_RESULT_OPEN = re.compile(r"\[\s*RESULT\s*[\]:：]", re.IGNORECASE)
 _END = r"[\s.!。*\"']*$"
 # Forms the prometheus-eval parser also accepts when the answer has no [RESULT] marker: on the last line,
 # and those that could appear inside a sentence ("(Score 5)", "score of 1") only where they close the answer.
@@ -129,11 +133,14 @@ class PrometheusAbsolute(JudgeProtocol):
         return split_messages(None, prompt)
 
     def _parse(self, text: str) -> Verdict:
-        match = last_match(_RESULT_SCORE, text)
-        if match is not None:
-            return self.check_score(to_number(match.group(1)), clean_feedback(text[: match.start()]), match.group(1))
-        marker = last_match(_RESULT_ANY, text)
+        # only the last [RESULT] is the verdict (as prometheus-eval reads it): when it holds no score, an earlier
+        # one (a score the judge quoted from the response) is not read instead
+        markers = [m for m in _RESULT_ANY.finditer(text) if not _FORMAT_ECHO.match(text, m.end())]
+        marker = markers[-1] if markers else last_match(_RESULT_ANY, text)
         if marker is not None:
+            match = _RESULT_SCORE.match(text, marker.start())
+            if match is not None:
+                return self.check_score(to_number(match.group(1)), clean_feedback(text[: match.start()]), match.group(1))
             answer = text[marker.end():].strip()[:40]
             return Verdict(feedback=clean_feedback(text[: marker.start()]), error=f"no score after [RESULT]: {answer!r}")
         lines = [line for line in text.strip().splitlines() if line.strip()]
@@ -205,7 +212,8 @@ class PrometheusV2Relative(JudgeProtocol):
         return split_messages(system, prompt)
 
     def _parse(self, text: str) -> Verdict:
-        match = last_match(_RESULT_CHOICE, text) or _CLOSING_CHOICE.search(text)
+        marker = last_match(_RESULT_OPEN, text)  # only the last [RESULT] is the verdict, as for absolute grading
+        match = _RESULT_CHOICE.match(text, marker.start()) if marker is not None else _CLOSING_CHOICE.search(text)
         if match is None:
             return Verdict(feedback=clean_feedback(text), error='no "[RESULT] A" or "[RESULT] B" in the judge output')
         choice = next(group for group in match.groups() if group)
