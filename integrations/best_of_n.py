@@ -1,9 +1,10 @@
 """Rejection sampling / best-of-N: judge every candidate completion of a prompt, keep the best ones.
 
 Ties are broken by candidate order (the earlier candidate wins), so the choice is deterministic;
-candidates the judge could not score rank after every scored one and are chosen only when nothing
-else is left. A pairwise judge (or the listwise protocol) compares each prompt's candidates with each
-other, by the reward model's pairing and aggregation, and the best of N is the best-ranked of them.
+candidates without a valid judge answer (``ok`` false, or a ``fallback`` reward, even a numeric one) rank
+after every judged one and are chosen only when nothing else is left. A pairwise judge (or the listwise
+protocol) compares each prompt's candidates with each other, by the reward model's pairing and aggregation,
+and the best of N is the best-ranked of them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class BestOfN:
         prompt: the prompt.
         chosen: the ``n_best`` best candidates, best first.
         chosen_indices: their positions in the candidate list.
-        rewards: every candidate's reward (``None`` where the judge gave no valid answer), in input order.
+        rewards: every candidate's reward, in input order: the fallback reward (``None`` by default) where the
+            judge gave no valid answer (``results[i].ok`` false).
         results: every candidate's full `JudgeResult`, in input order.
     """
 
@@ -40,14 +42,35 @@ class BestOfN:
     results: list[JudgeResult] = field(repr=False)
 
 
-def rank_candidates(rewards: Sequence[Optional[float]]) -> list[int]:
-    """Candidate indices best first: higher reward first, then earlier index; unscored last.
+def judged(result: JudgeResult) -> bool:
+    """Whether ``result`` is the judge's verdict: a valid answer, not a fallback reward."""
+    return bool(result.ok) and not result.fallback
+
+
+def rank_candidates(rewards: Sequence[Optional[float]], valid: Optional[Sequence[bool]] = None) -> list[int]:
+    """Candidate indices best first: the judged ones (``valid``, default: a reward that is not ``None``) before
+    the others, each by higher reward, then earlier index.
+
+    ``valid`` says which rewards are the judge's verdict (`judged` of each result): a fallback reward, even a
+    numeric one above every verdict, ranks after every judged candidate.
 
     Example:
         >>> rank_candidates([0.5, None, 0.9, 0.9])
         [2, 3, 0, 1]
+        >>> rank_candidates([0.5, 1.0, 0.2], valid=[True, False, True])  # 1.0 is a fallback reward
+        [0, 2, 1]
     """
-    return sorted(range(len(rewards)), key=lambda i: (rewards[i] is None, -(rewards[i] or 0.0), i))
+    if valid is None:
+        valid = [reward is not None for reward in rewards]
+    elif len(valid) != len(rewards):
+        raise ValueError(f"valid must have one value per reward ({len(rewards)}), got {len(valid)}")
+    return sorted(range(len(rewards)), key=lambda i: (not valid[i] or rewards[i] is None, -(rewards[i] or 0.0), i))
+
+
+def rank_results(results: Sequence[JudgeResult]) -> list[int]:
+    """Candidate indices best first, from their results: no valid answer or a fallback reward last, then by
+    reward (highest first), then by index (`rank_candidates`)."""
+    return rank_candidates([r.reward for r in results], [judged(r) for r in results])
 
 
 def best_of_n(
@@ -90,7 +113,7 @@ def best_of_n(
         own = results[start: start + len(cands)]
         start += len(cands)
         rewards = [r.reward for r in own]
-        order = rank_candidates(rewards)[:n_best]
+        order = rank_results(own)[:n_best]
         picks.append(BestOfN(prompt, [cands[k] for k in order], order, rewards, own))
     return picks
 
@@ -131,6 +154,6 @@ def best_of_n_file(source: Path, target: Path, judge: GenerativeRewardModel, n_b
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 counts["prompts"] += 1
                 counts["candidates"] += len(pick.rewards)
-                counts["unscored"] += sum(r is None for r in pick.rewards)
+                counts["unscored"] += sum(not judged(r) for r in pick.results)
             bar.update(len(chunk))
     return counts

@@ -19,6 +19,23 @@ def test_ranking_is_deterministic():
     assert rank_candidates([0.5, None, 0.9, 0.9]) == [2, 3, 0, 1]  # ties: earlier first; unscored last
     assert rank_candidates([None, None]) == [0, 1]
     assert rank_candidates([0.0, -1.0]) == [0, 1]
+    assert rank_candidates([0.5, 1.0, 0.2, 0.0], valid=[True, False, True, False]) == [0, 2, 1, 3]  # fallbacks last
+    with pytest.raises(ValueError, match=r"valid must have one value per reward \(2\), got 1"):
+        rank_candidates([0.5, 1.0], valid=[True])
+
+
+@pytest.mark.unit
+def test_a_numeric_fallback_ranks_after_every_judged_candidate(tmp_path):
+    from tests._scripted import scripted_model
+
+    judge = scripted_model(fallback=1.0, max_attempts=1)  # BREAK: the judge gives no valid answer, reward 1.0
+    pick = best_of_n(["Q"], [["score=2", "BREAK", "score=4", "BREAK too"]], judge, n_best=3)[0]
+    assert pick.rewards == [0.25, 1.0, 0.75, 1.0] and [r.fallback for r in pick.results] == [False, True, False, True]
+    assert pick.chosen_indices == [2, 0, 1] and pick.chosen == ["score=4", "score=2", "BREAK"]
+    source, target = tmp_path / "cands.jsonl", tmp_path / "best.jsonl"
+    source.write_text(json.dumps({"prompt": "Q", "candidates": ["BREAK", "score=3"]}) + "\n")
+    counts = best_of_n_file(source, target, judge, progress=False)
+    assert json.loads(target.read_text())["chosen_indices"] == [1] and counts["unscored"] == 1
 
 
 @pytest.mark.model

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 import pytest
 
@@ -104,3 +105,122 @@ def test_deployment_options_and_portable_paths(tmp_path, monkeypatch):
         "cache": str(tmp_path / "c.sqlite"), "tokenizer": "org/tok", "adapter": str(tmp_path / "judge")}
     assert portable_judge("prometheus-eval/prometheus-7b-v2.0", {"cache": True}) == \
         ("prometheus-eval/prometheus-7b-v2.0", {"cache": True})
+
+
+def _score_in_process(tmp_path, rows, *flags):
+    """``reward-judge score`` on the scripted judge, in this process; the output records."""
+    from reward_judge.integrations.cli import make_parser
+    from tests._scripted import ensure_registered
+
+    ensure_registered()  # before the parser: the backend's flags are made from the registry
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = make_parser().parse_args(["score", "--judge", "scripted-judge", "--backend", "scripted", "--chat-format",
+                                     "raw", "--max-new-tokens", "8", "--input", str(source), "--output", str(target),
+                                     "--quiet", *flags])
+    assert args.func(args) == 0
+    return [json.loads(line) for line in target.read_text().splitlines()]
+
+
+GROUP_ROWS = [{"prompt": "Q", "completion": "a score=2", "id": 0}, {"prompt": "R", "completion": "b score=5", "id": 1},
+              {"prompt": "Q", "completion": "c score=4", "id": 2}, {"prompt": "R", "completion": "d score=1", "id": 3},
+              {"prompt": "Q", "completion": "e score=3", "id": 4}, {"prompt": "S", "completion": "f score=3", "id": 5}]
+
+
+def test_a_group_protocol_judges_each_prompt_s_rows_together_whatever_the_chunk_size(tmp_path):
+    whole = _score_in_process(tmp_path, GROUP_ROWS, "--protocol", "listwise", "--raw", "--chunk-size", "64")
+    # the listwise answer covers the group it was shown: Q's three rows, R's two, S alone
+    assert [sorted(json.loads(o["judge_output"]).values()) for o in whole] == [[2, 3, 4], [1, 5]] * 2 + [[2, 3, 4], [3]]
+    for chunk_size in ("1", "2", "4"):  # a group larger than the chunk stays whole; rows keep input order
+        assert _score_in_process(tmp_path, GROUP_ROWS, "--protocol", "listwise", "--raw", "--chunk-size",
+                                 chunk_size) == whole
+    assert [o["id"] for o in whole] == list(range(6)) and [o["score"] for o in whole] == [2, 5, 4, 1, 3, 3]
+
+
+def test_chunks_hold_whole_groups_and_come_back_in_input_order():
+    from reward_judge.integrations.rollout_file import InOrder, line_group_key, plan_chunks
+
+    lines = [InputLine(n + 1, row) for n, row in enumerate(GROUP_ROWS)] + [InputLine(7, None, "is not valid JSON (x)")]
+    chunks = list(plan_chunks(lines, 2, line_group_key))
+    assert [[p for p, _ in chunk] for chunk in chunks] == [[0, 2, 4], [1, 3], [5, 6]]  # a bad line is a group of one
+    assert [[p for p, _ in chunk] for chunk in plan_chunks(lines, 3)] == [[0, 1, 2], [3, 4, 5], [6]]  # no key: a stream
+    order = InOrder()
+    assert [order.add(p, p) for p in (1, 0, 3, 2)] == [[], [0, 1], [], [2, 3]]
+    with pytest.raises(ValueError, match="position 2 was given twice"):
+        order.add(2, 2)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        next(plan_chunks(lines, 0))
+
+
+def test_a_refused_row_of_a_group_protocol_leaves_the_other_groups_whole():
+    rm = scripted_model(protocol="listwise", rubric=None)
+    rows = [GROUP_ROWS[0], {"prompt": "R", "completion": "x", "rubric": {"x": 1}}, GROUP_ROWS[2]]
+    judged = judge_records(rm, [InputLine(n + 1, row) for n, row in enumerate(rows)], raw=True)
+    assert [j.kind for j in judged] == [SCORED, BAD, SCORED]
+    assert judged[1].record["error"] == ("bad input row (line 2): A rubric mapping needs a 'criteria' key, got keys "
+                                         "['x']")
+    assert [sorted(json.loads(judged[k].record["judge_output"]).values()) for k in (0, 2)] == [[2, 4]] * 2  # together
+
+
+def test_the_ray_job_cuts_and_writes_chunks_as_the_command_does(tmp_path):
+    import io
+
+    from reward_judge.integrations.ray_data import JudgeReplica, _read_chunks, write_in_order
+    from tests._scripted import ensure_registered
+
+    ensure_registered()
+    whole = _score_in_process(tmp_path, GROUP_ROWS + [{"prompt": "Q", "completion": "g", "score": 1}], "--protocol",
+                              "listwise", "--raw", "--chunk-size", "2")
+    replica = JudgeReplica("scripted-judge", {"backend": "scripted", "protocol": "listwise", "chat_format": "raw",
+                                              "max_new_tokens": 8}, raw=True)
+    blocks = list(_read_chunks(str(tmp_path / "in.jsonl"), 2, by_group=True))
+    assert [b.column("lines").to_pylist() for b in blocks] == [[[1, 3, 5, 7]], [[2, 4]], [[6]]]
+    out, tally = io.StringIO(), ScoreTally()
+    judged = [replica(block) for block in blocks]  # in order: a listwise judge shuffles by its call count
+    written = []
+    write_in_order(reversed(judged), out, tally, written.append)  # whatever order the chunks come back in
+    assert written == [0, 0, 7]  # the later chunks wait for the first
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == whole
+    assert tally.rows == 7 and tally.renamed == {"score": {"input_score"}}
+
+
+def test_input_fields_named_like_result_fields_are_kept_under_another_name(tmp_path, caplog):
+    row = {"prompt": "Q", "completion": "A score=4", "score": 5, "reward": 1.0, "error": "label noise",
+           "ok": "human-verified", "input_ok": "taken", "winner": "gold", "judge_output": "old"}
+    kept = {"input_score": 5, "input_reward": 1.0, "input_error": "label noise", "input_input_ok": "human-verified",
+            "input_ok": "taken", "input_winner": "gold", "input_judge_output": "old"}
+    rm = scripted_model(fallback=0.0)
+    judged = judge_records(rm, [InputLine(1, row), InputLine(2, dict(row, completion=1), "completion must be text")],
+                           raw=True)
+    for j in judged:
+        assert {key: j.record[key] for key in kept} == kept
+        assert j.renamed == {"score": "input_score", "reward": "input_reward", "error": "input_error",
+                             "ok": "input_input_ok", "winner": "input_winner", "judge_output": "input_judge_output"}
+    assert (judged[0].record["score"], judged[0].record["ok"], judged[0].record["judge_output"]) == (
+        4, True, "Feedback. [RESULT] 4")
+    assert (judged[1].record["score"], judged[1].record["ok"], judged[1].record["error"]) == (
+        None, False, "bad input row (line 2): completion must be text")
+    assert list(judged[0].record)[:9] == ["prompt", "completion", "input_score", "input_reward", "input_error",
+                                          "input_input_ok", "input_ok", "input_winner", "input_judge_output"]
+    assert bad_record(InputLine(3, {"distribution": [1]}, "why"))["input_distribution"] == [1]
+    # the command: every row keeps its values, and one warning for the run names the renamed fields
+    rows = [{"prompt": "Q", "completion": f"c score={k}", "score": k, "cached": "yes"} for k in (1, 2, 3)]
+    with caplog.at_level(logging.WARNING, logger="reward_judge.integrations.rollout_file"):
+        out = _score_in_process(tmp_path, rows, "--chunk-size", "1")
+    assert [(o["input_score"], o["input_cached"], o["score"], o["cached"]) for o in out] == [
+        (k, "yes", k, False) for k in (1, 2, 3)]
+    warnings = [r.getMessage() for r in caplog.records if "kept under another name" in r.getMessage()]
+    assert warnings == ["input fields named like result fields were kept under another name, not overwritten: "
+                        "cached -> input_cached, score -> input_score"]
+
+
+def test_score_dataset_keeps_input_columns_named_like_result_columns():
+    import pyarrow as pa
+
+    from reward_judge.integrations.ray_data import _with_results
+
+    batch = pa.table({"prompt": ["Q"], "completion": ["A"], "score": [5], "input_score": ["x"]})
+    record = bad_record(InputLine(None, batch.to_pylist()[0], "why"))
+    table = _with_results(batch, [record], pairwise=False, raw=False)
+    assert table.column_names[:4] == ["prompt", "completion", "input_input_score", "input_score"]
+    assert table.to_pylist()[0]["input_input_score"] == 5 and table.to_pylist()[0]["score"] is None

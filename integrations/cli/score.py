@@ -3,14 +3,14 @@
 A bad line (not a JSON object, a missing field, a value the judge cannot take) does not stop the job: it
 is written in place with ``ok: false`` and the error, and counted (`reward_judge.integrations.rollout_file`).
 ``--strict`` checks the whole input file before the judge loads and stops at the first bad line instead.
-The output file appears only when the run finishes.
+With a group protocol (listwise) every chunk holds whole groups (`rollout_file.plan_chunks`); an input field
+named like a result field is kept as ``input_<name>``. The output file appears only when the run finishes.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ def register(subparsers: Any) -> None:
                         help="JSONL to write, one line per input line in input order: each input row plus score, "
                              "reward, feedback, ok, fallback, error, attempts, cached, truncated, distribution (and "
                              "winner for pairwise protocols)")
-    parser.add_argument("--chunk-size", type=int, default=64, help="rollouts read and judged at a time")
+    parser.add_argument("--chunk-size", type=int, default=64,
+                        help="rollouts read and judged at a time (a group protocol, listwise: chunks of whole groups, "
+                             "the file read first; a larger group is a chunk of its own)")
     parser.add_argument("--raw", action="store_true", help="also write the judge's full output (judge_output)")
     parser.add_argument("--strict", action="store_true",
                         help="check the whole input before the judge loads and stop at the first bad line (default: "
@@ -76,26 +78,30 @@ def _score_file(args: argparse.Namespace) -> int:
 
     from reward_judge.jsonl import atomic_output
 
-    from ..rollout_file import RowSpec, ScoreTally, judge_records, parse_line, read_lines
+    from ..rollout_file import (InOrder, RowSpec, ScoreTally, grouped, judge_records, line_group_key, parse_line,
+                                plan_chunks, read_lines)
 
     source, target = Path(args.input), Path(args.output)
     rm = build_reward_model(args, lazy=True)  # options are checked now, the weights load after the input is
     spec = RowSpec(pairwise=bool(rm.protocol.pairwise))
     total = _check_source(args, spec)
     lines = (parse_line(number, raw, spec) for number, raw in read_lines(source))
+    # a group protocol: the file is read whole and each chunk holds whole groups, written back in input order
+    chunks = plan_chunks(lines, args.chunk_size, line_group_key if grouped(rm) else None)
+    order: InOrder[Any] = InOrder()
     tally = ScoreTally()
     with atomic_output(target) as out, tqdm(total=total, unit="rollout", desc="judging", disable=args.quiet) as bar:
-        while True:
-            chunk = list(islice(lines, args.chunk_size))
-            if not chunk:
-                break
-            if args.strict and not all(line.ok for line in chunk):  # the file changed since it was checked
-                line = next(line for line in chunk if not line.ok)
+        for chunk in chunks:
+            if args.strict and not all(line.ok for _, line in chunk):  # the file changed since it was checked
+                line = next(line for _, line in chunk if not line.ok)
                 raise SystemExit(f"{source}:{line.number}: {line.problem}")
-            for judged in judge_records(rm, chunk, args.raw, args.strict):
-                out.write(judged.text + "\n")
-                tally.add(judged.kind, judged.line)
+            judged = judge_records(rm, [line for _, line in chunk], args.raw, args.strict)
+            for (position, _), record in zip(chunk, judged, strict=True):
+                for ready in order.add(position, record):
+                    out.write(ready.text + "\n")
+                    tally.add(ready.kind, ready.line, ready.renamed)
             bar.update(len(chunk))
+    tally.warn_renamed()
     print(tally.summary(rm.protocol.name, rm.config.mode, rm.config.fallback, target), file=sys.stderr)
     return 0
 
@@ -121,6 +127,7 @@ def _score_on_ray(args: argparse.Namespace) -> int:
                            total=total, quiet=args.quiet)
     except (ConnectionError, PermissionError) as exc:
         raise SystemExit(f"reward-judge: {exc}") from None
+    tally.warn_renamed()
     print(tally.summary(rm.protocol.name, rm.config.mode, rm.config.fallback, Path(args.output)) +
           f" ({args.num_replicas} Ray Data replica{'s' if args.num_replicas != 1 else ''})", file=sys.stderr)
     return 0

@@ -65,6 +65,19 @@ def _rubric_key(rubric: Any) -> Any:
     return repr(rubric)
 
 
+def group_key(row: Row, index: int = 0) -> str:
+    """The key that puts ``row`` in its group: rows with equal keys are one group (``index`` names the row in errors).
+
+    Example:
+        >>> group_key(Row("q", "a")) == group_key(Row([{"role": "user", "content": "q"}], "b"))
+        True
+    """
+    where = f"[{index}]"
+    return json.dumps([row.group, prompt_text(row.prompt, f"prompts{where}"), row.reference, _rubric_key(row.rubric),
+                       None if row.anchor is None else completion_text(row.anchor, f"anchors{where}")],
+                      ensure_ascii=False, default=str)
+
+
 def form_groups(rows: Sequence[Row]) -> list[Group]:
     """The groups of ``rows`` in order of first appearance, each with its entrants.
 
@@ -79,10 +92,7 @@ def form_groups(rows: Sequence[Row]) -> list[Group]:
     """
     by_key: dict[str, Group] = {}
     for i, row in enumerate(rows):
-        where = f"[{i}]"
-        key = json.dumps([row.group, prompt_text(row.prompt, f"prompts{where}"), row.reference, _rubric_key(row.rubric),
-                          None if row.anchor is None else completion_text(row.anchor, f"anchors{where}")],
-                         ensure_ascii=False, default=str)
+        key = group_key(row, i)
         group = by_key.get(key)
         if group is None:
             group = by_key[key] = Group(len(by_key), key, [], [])
