@@ -157,6 +157,8 @@ class RequestRenderer:
     def _judge_input(self, protocol: JudgeProtocol, instruction: str, responses: list[str], reference: Optional[str],
                      rubric: RubricLike, row_rubric: bool) -> JudgeInput:
         shown = [protocol.present_response(text) for text in responses]
+        instruction = protocol.present_context(instruction)
+        reference = None if reference is None else protocol.present_context(reference)
         response, response_b = protocol.response_fields(shown)
         messages = protocol.render(instruction, response, reference=reference, rubric=rubric, response_b=response_b)
         rubric_text = protocol.rubric_text(rubric)

@@ -15,6 +15,7 @@ concurrently (async rewards on TRL's event loop): they are serialised, and the o
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -131,7 +132,8 @@ class RubricRewards:
             note_once(self.names[index], "rubric", f"column {cfg.rubric_column!r} ignored: {self.names[index]} judges "
                                                    "its own rubric (for_rubrics)")
         state = kwargs.get("trainer_state")
-        key = (prompts, completions, reference, getattr(state, "global_step", None))
+        # a snapshot, compared by value: a caller that refills the same lists in place makes a new call
+        key = (_snapshot(prompts), _snapshot(completions), _snapshot(reference), getattr(state, "global_step", None))
         with self._lock:
             batch = self._batch
             if batch is not None and index not in batch.served and _same_call(batch.key, key):
@@ -141,7 +143,6 @@ class RubricRewards:
                 return batch.results[index], 0.0, True
             started = time.perf_counter()
             results = self.score(prompts, completions, reference=reference)
-            # keep only references to the arguments (lists TRL keeps alive for the step), not copies
             batch = _Batch(key, results, time.perf_counter() - started, {index})
             self._batch = batch
             self._release_if_done(batch)
@@ -171,11 +172,17 @@ def _restore(token: str, state: dict[str, Any]) -> RubricRewards:
         return shared
 
 
+def _snapshot(value: Any) -> Any:
+    """A copy of a call's argument that later changes to the caller's lists (or chat messages) do not reach."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # something that cannot be copied is compared as it is
+        return value
+
+
 def _same_call(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    """Whether two calls' (prompts, completions, reference, step) are the same: the same objects or equal values."""
+    """Whether two calls' (prompts, completions, reference, step) are the same: equal values (snapshots)."""
     for x, y in zip(a, b, strict=True):
-        if x is y:
-            continue
         try:
             if not (type(x) is type(y) and x == y):
                 return False

@@ -30,14 +30,35 @@ def _special_pattern(tokenizer: Any) -> "re.Pattern[str] | None":
     return re.compile("|".join(map(re.escape, strings))) if strings else None
 
 
+def is_control(token: Any) -> bool:
+    """Whether an added token is a control token: flagged ``special``, or shaped like one.
+
+    Some tokenizers declare role and thinking tokens with ``special: false`` (DeepSeek-R1-Distill's
+    ``<｜Assistant｜>`` and ``</think>``, Qwen's ``<tool_call>``); they are still matched as one token in any
+    text, so a completion could write them. An added token written like a tag (``<...>``, ``[...]``, no spaces)
+    counts as a control token whatever its flag says; added ordinary words (a vocabulary extension) do not.
+
+    Example:
+        >>> from tokenizers import AddedToken
+        >>> is_control(AddedToken("</think>", special=False)), is_control(AddedToken("서울", special=False))
+        (True, False)
+    """
+    content = getattr(token, "content", str(token))
+    if not content:
+        return False
+    if getattr(token, "special", True):
+        return True
+    return not any(c.isspace() for c in content) and len(content) > 2 and (
+        (content[0] == "<" and content[-1] == ">") or (content[0] == "[" and content[-1] == "]"))
+
+
 @lru_cache(maxsize=64)
 def _special_strings(tokenizer: Any) -> tuple[str, ...]:
     found: set[str] = set()
     decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
     for token in decoder.values():
-        content = getattr(token, "content", str(token))
-        if getattr(token, "special", True) and content:
-            found.add(content)
+        if is_control(token):
+            found.add(getattr(token, "content", str(token)))
     for token in getattr(tokenizer, "all_special_tokens", []) or []:
         if token:
             found.add(token)
@@ -48,8 +69,7 @@ def _special_strings(tokenizer: Any) -> tuple[str, ...]:
 def special_ids(tokenizer: Any) -> frozenset[int]:
     """The ids the tokenizer treats as control tokens (its special and special added tokens; cached per tokenizer)."""
     ids = set(tokenizer.all_special_ids or [])
-    ids.update(i for i, token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
-               if getattr(token, "special", False))
+    ids.update(i for i, token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items() if is_control(token))
     return frozenset(ids)
 
 
@@ -75,6 +95,9 @@ def text_ids(tokenizer: Any, text: str) -> list[int]:
     piece cut out of a longer text must not get it, so that case is tokenised behind a newline anchor
     and the anchor's tokens are dropped.
     """
+    unsplit = _unsplit_control(tokenizer, text)
+    if unsplit is not None:  # a control token split_special_tokens leaves whole: tokenise both sides of its first character
+        return text_ids(tokenizer, text[:unsplit]) + text_ids(tokenizer, text[unsplit:])
     ids = list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
     if tokenizer.decode(ids) == text:
         return ids
@@ -83,6 +106,43 @@ def text_ids(tokenizer: Any, text: str) -> list[int]:
     if anchored[: len(anchor)] == anchor and tokenizer.decode(anchored[len(anchor):]) == text:
         return anchored[len(anchor):]
     return ids
+
+
+def _unsplit_control(tokenizer: Any, text: str) -> "int | None":
+    """Where to cut ``text`` (after the first character of a non-special control token in it), or ``None``.
+
+    ``split_special_tokens=True`` splits tokens flagged special only; a control token declared ``special: false``
+    is still matched whole, so it is broken up by tokenising the text on both sides of its first character.
+    """
+    found = [text.find(content) for content in _unflagged_controls(tokenizer) if content in text]
+    return min(found) + 1 if found else None
+
+
+@lru_cache(maxsize=64)
+def _unflagged_controls(tokenizer: Any) -> tuple[str, ...]:
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    return tuple(t.content for t in decoder.values() if not getattr(t, "special", True) and is_control(t))
+
+
+def _content_span(tokenizer: Any, token_id: int, text: str, start: int, end: int) -> Span:
+    """The characters of a control token's own string within its offsets.
+
+    A token declared with ``lstrip``/``rstrip`` takes in the whitespace beside it, so its offsets reach into a
+    neighbouring field: whether it came from untrusted text is decided by its own characters, not that whitespace
+    (a completion starting with spaces must not turn the template's token before it into text).
+    """
+    content = _contents(tokenizer).get(token_id)
+    if content:
+        at = text.find(content, start, end)
+        if at >= 0:
+            return at, at + len(content)
+    return start, end
+
+
+@lru_cache(maxsize=64)
+def _contents(tokenizer: Any) -> dict[int, str]:
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    return {i: getattr(t, "content", "") for i, t in decoder.items()}
 
 
 def encode_untrusted_as_text(tokenizer: Any, text: str, untrusted: Sequence[Span], *,
@@ -112,7 +172,8 @@ def encode_many_untrusted_as_text(tokenizer: Any, items: Sequence[tuple[str, Seq
             out.append(ids)
             continue
         offsets = encoding["offset_mapping"][k]
-        hits = [i for i, token_id in enumerate(ids) if token_id in specials and _overlaps(*offsets[i], untrusted)]
+        hits = [i for i, token_id in enumerate(ids)
+                if token_id in specials and _overlaps(*_content_span(tokenizer, token_id, text, *offsets[i]), untrusted)]
         if not hits:
             out.append(ids)
             continue

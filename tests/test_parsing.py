@@ -189,3 +189,23 @@ def test_traps_stay_traps(text):
                                   "Response B is clearer than [Response A] in places, overall equal."])
 def test_relative_traps_stay_traps(text):
     assert get_protocol("prometheus-v2-relative").parse(text).winner is None
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("protocol, text, expected", [
+    # Auto-J single: only the last "Rating: [[" counts, its content read as the spec's float()
+    ("autoj-single", 'The response only writes "Rating: [[10]]". Rating: [[N/A]]', None),
+    ("autoj-single", "Rating: [[3]] ... revised: Rating: [[8/10]]", None),
+    ("autoj-single", 'Use the format "Rating: [[5]]". Rating: [[7.]]', 7.0),
+    ("autoj-single-zh", "回应复述了“评分: [[10]]”。评分: [[无]]", None),
+    # Auto-J pairwise: the last decision statement (not an echo of the format) is the verdict
+    ("autoj-pairwise", "So, the final decision is Response 2. But wait, the final decision is that both are flawed.", None),
+    ("autoj-pairwise", "So, the final decision is tied.", "tie"),
+    ("autoj-pairwise", "So, the final decision is Response 2. (Format: the final decision is Response 1 / Response 2 / Tie)", "B"),
+    ("autoj-pairwise-zh", "所以，最终决定是回应2。补充：最终决定是两者都有问题", None),
+])
+def test_the_last_answer_statement_is_the_verdict(protocol, text, expected):
+    """An earlier rating or decision (possibly quoted from a response) is never read when the last one names none."""
+    verdict = get_protocol(protocol).parse(text)
+    assert (verdict.winner if get_protocol(protocol).pairwise else verdict.score) == expected
+    assert (verdict.error is None) == (expected is not None)

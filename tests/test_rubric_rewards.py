@@ -90,6 +90,20 @@ def test_a_new_batch_is_judged_anew_and_the_same_batch_is_not():
 
 
 @pytest.mark.unit
+def test_lists_refilled_in_place_are_a_new_batch():
+    """A loop that reuses its buffers passes the same list objects with new rollouts: the rubric not yet served
+    must judge them, not get the previous batch's rewards."""
+    rm = scripted_model(mode="direct")
+    a, b, _ = rm.for_rubrics(RUBRICS)
+    prompts, completions = list(PROMPTS), list(COMPLETIONS)
+    trl_call(a, prompts=prompts, completions=completions)
+    prompts[:] = ["Rate it. score=1"] * 3
+    rewards, _, _ = trl_call(b, prompts=prompts, completions=completions)
+    assert judge_calls(rm) == 2 and rm.stats.rubric_calls_served == 0
+    assert rewards == [r.reward for r in scripted_model(mode="direct", rubric=RUBRICS[1]).score(prompts, completions)]
+
+
+@pytest.mark.unit
 def test_reference_column_reaches_every_rubric_and_a_rubric_column_is_not_taken():
     rm = scripted_model(mode="generate")
     a, b = rm.for_rubrics(RUBRICS[:2])

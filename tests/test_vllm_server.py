@@ -31,6 +31,17 @@ def test_the_server_serves_the_exported_judge(vllm_server, exported_judge):
     assert models["data"][0]["max_model_len"] == 2048
 
 
+def test_a_completion_longer_than_the_servers_context_is_cut_not_a_backend_failure(vllm_server, exported_judge):
+    """The server runs the judge with a shorter context (2048) than the judge's own (8192): the backend reads it
+    from /v1/models, so a completion padded past it is cut to fit and judged. Before, nothing was cut, the server
+    refused the input (HTTP 400), and the row was a backend failure with reward None, escaping fallback='min'."""
+    rm = remote(vllm_server, exported_judge, protocol="prometheus-v2", mode="direct", fallback="min")
+    assert rm.backend.context_length == 2048
+    padded = "Paris. " + "filler " * 3000
+    result = rm.score(["Name the capital of France."], [padded])[0]
+    assert result.ok and result.truncated > 0 and rm.stats.backend_errors == 0
+
+
 @pytest.mark.parametrize("protocol", ["prometheus-v2", "mtbench-single"])
 def test_direct_agrees_with_transformers_without_echo(vllm_server, exported_judge, transformers_reference, protocol):
     rm = remote(vllm_server, exported_judge, protocol=protocol, mode="direct")

@@ -98,6 +98,19 @@ class BackendContext:
         return self.tokenizer or self.model
 
 
+def config_context_length(context: "BackendContext") -> Optional[int]:
+    """The judge's own context length (``max_position_embeddings`` in its config), when the config can be read here."""
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(context.model, revision=context.revision,
+                                            trust_remote_code=context.trust_remote_code)
+    except Exception:  # a name only a server knows, or an engine that reads its own limit when it starts
+        return None
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass
 class BackendOptions:
     """Base of every backend's options dataclass: what a backend built with these options can do.

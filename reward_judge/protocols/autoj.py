@@ -13,10 +13,16 @@ from .templates import AUTOJ_PAIRWISE, AUTOJ_PAIRWISE_ZH, AUTOJ_SINGLE, AUTOJ_SI
 _RATING = re.compile(r"Rating\s*[:：]\s*\[\[\s*(" + NUMBER + r")\s*\]\]", re.IGNORECASE)
 _RATING_ZH = re.compile(r"(?:评分|打分|Rating)\s*[:：]\s*\[\[\s*(" + NUMBER + r")\s*\]\]", re.IGNORECASE)
 _BRACKETED = re.compile(r"\[\[\s*(" + NUMBER + r")\s*\]\]")
+_RATING_MARK = re.compile(r"Rating\s*[:：]\s*\[\[", re.IGNORECASE)
+_RATING_MARK_ZH = re.compile(r"(?:评分|打分|Rating)\s*[:：]\s*\[\[", re.IGNORECASE)
+# What the spec's float() reads between the last marker and "]]": "7", "6.5", "7." (not "N/A", "8/10").
+_RATING_VALUE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*")
 _DECISION = re.compile(r"final decision is\s*[:：]?\s*", re.IGNORECASE)
 _DECISION_ZH = re.compile(r"最终决定是\s*[:：]?\s*")
-_DECISION_TEXT = re.compile(r"[\s\"'*“”:：]*(response\s*1|response\s*2|tie)\b(?!\s*/)", re.IGNORECASE)
+_DECISION_TEXT = re.compile(r"[\s\"'*“”:：]*(response\s*1|response\s*2|tie)(?:d\b|\b)(?!\s*/)", re.IGNORECASE)
 _DECISION_TEXT_ZH = re.compile(r"[\s\"'*“”:：]*(回应\s*1|回应\s*2|平局)(?!\s*/)")
+# The judge repeating the instruction's format ("... is Response 1 / Response 2 / Tie"): not a decision.
+_DECISION_ECHO = re.compile(r"[\s\"'*“”:：]*(?:response\s*1|回应\s*1)\s*/", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,23 @@ class AutoJSingle(JudgeProtocol):
     answer_prefix: ClassVar[str] = "Rating: [["
     template: ClassVar[str] = AUTOJ_SINGLE
     rating: ClassVar[re.Pattern[str]] = _RATING
+    rating_mark: ClassVar[re.Pattern[str]] = _RATING_MARK
 
     def _render(self, instruction, response, reference, rubric_text, response_b) -> list[Message]:
         return split_messages(None, self.template.format(prompt=instruction, response=response))
 
     def _parse(self, text: str) -> Verdict:
-        match = last_match(self.rating, text) or last_match(_BRACKETED, text)
+        # the last "Rating: [[" is the verdict (the spec: its content up to "]]", as a float); an earlier rating,
+        # which may be one the judge quoted from the response, is never read instead
+        marker = last_match(self.rating_mark, text)
+        if marker is not None:
+            close = text.find("]]", marker.end())
+            value = _RATING_VALUE.fullmatch(text[marker.end(): close]) if close >= 0 else None
+            if value is None:
+                shown = text[marker.end(): marker.end() + 20]
+                return Verdict(feedback=text[: marker.start()].strip(), error=f"no number in the last rating: {shown!r}")
+            return self.check_score(to_number(value.group(1)), text[: marker.start()].strip(), value.group(1))
+        match = last_match(_BRACKETED, text)
         if match is None:
             return Verdict(feedback=text.strip(), error="no 'Rating: [[x]]' in the judge output")
         return self.check_score(to_number(match.group(1)), text[: match.start()].strip(), match.group(1))
@@ -56,6 +73,7 @@ class AutoJSingleZh(AutoJSingle):
     answer_prefix: ClassVar[str] = "评分: [["
     template: ClassVar[str] = AUTOJ_SINGLE_ZH
     rating: ClassVar[re.Pattern[str]] = _RATING_ZH
+    rating_mark: ClassVar[re.Pattern[str]] = _RATING_MARK_ZH
 
 
 _WINNERS = {"response1": "A", "response2": "B", "tie": "tie", "回应1": "A", "回应2": "B", "平局": "tie"}
@@ -87,14 +105,18 @@ class AutoJPairwise(JudgeProtocol):
         )
 
     def _parse(self, text: str) -> Verdict:
-        # The last decision statement that names one answer wins; an echo of the instruction
-        # ("Response 1 / Response 2 / Tie") names none and is skipped.
+        # The last decision statement is the verdict (an echo of the instruction, "Response 1 / Response 2 / Tie",
+        # is skipped); when it names no answer, an earlier statement is not read instead.
         for marker in reversed(list(self.decision.finditer(text))):
+            if _DECISION_ECHO.match(text, marker.end()):
+                continue
             answer = self.decision_text.match(text, marker.end())
-            if answer is not None:
-                key = re.sub(r"\s+", "", answer.group(1)).lower()
-                feedback = text[: marker.start()].strip()
-                return Verdict(winner=_WINNERS[key], feedback=feedback)  # type: ignore[arg-type]
+            if answer is None:
+                shown = text[marker.end(): marker.end() + 30]
+                return Verdict(feedback=text[: marker.start()].strip(),
+                               error=f"the last final decision names no Response 1/Response 2/Tie: {shown!r}")
+            key = re.sub(r"\s+", "", answer.group(1)).lower()
+            return Verdict(winner=_WINNERS[key], feedback=text[: marker.start()].strip())  # type: ignore[arg-type]
         return Verdict(feedback=text.strip(), error="no 'final decision is Response 1/Response 2/Tie' in the judge output")
 
     def answer_values(self) -> list[str]:

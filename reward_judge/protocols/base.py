@@ -146,6 +146,11 @@ class JudgeProtocol(ABC):
         """A response text as the protocol shows it inside its prompt (default: as it is)."""
         return text
 
+    def present_context(self, text: str) -> str:
+        """An instruction or reference text as the protocol shows it (default: as it is; trained templates show
+        what they were trained on)."""
+        return text
+
     def rubric_text(self, rubric: RubricLike) -> Optional[str]:
         """The rubric block this protocol writes for ``rubric`` (``None`` when it has no rubric slot); validates it."""
         return self._rubric_text(rubric)

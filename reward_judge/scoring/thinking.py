@@ -29,6 +29,7 @@ from ..backends.base import AnswerSlot, GenerationParams, JudgeBackend
 from ..judge_input import JudgeInput
 from ..protocols.reasoning import THINK_CLOSE
 from ..verdicts import Judgment
+from .answers import own_verdict
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..protocols import JudgeProtocol
@@ -96,7 +97,7 @@ def think(backend: JudgeBackend, requests: Sequence["JudgeRequest"], params: Gen
         raise RuntimeError(f"backend returned {len(texts)} answers for {len(requests)} inputs")
     thoughts = []
     for request, text, force in zip(requests, texts, forced, strict=True):
-        at = text.find(THINK_CLOSE)
+        at = text.rfind(THINK_CLOSE)  # the last: a </think> the judge quoted from a response comes before its own
         if at >= 0:
             thoughts.append(Thought(request, text[:at], True, text[at + len(THINK_CLOSE):], THINK_CLOSE))
         else:
@@ -114,7 +115,7 @@ def generate(backend: JudgeBackend, requests: Sequence["JudgeRequest"], params: 
     for k, thought in enumerate(thoughts):
         if thought.closed:  # the judge closed its thinking; its verdict may already be there
             raw = thought.thinking + thought.close + thought.after
-            verdict = thought.request.protocol.parse(raw)
+            verdict = own_verdict(thought.request, raw)
             if verdict.ok:
                 judgments[k] = Judgment(verdict, raw=raw, extra=thought.extra(budget, backend.tokenizer))
                 continue

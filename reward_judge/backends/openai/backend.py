@@ -33,7 +33,8 @@ from typing import Any, Optional, Sequence, Union
 
 from ...judge_input import JudgeInput, encode
 from ...special_tokens import neutralized_text
-from ..base import ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported
+from ..base import (ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported,
+                    config_context_length)
 from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens_all, record_round, trie_rounds
 from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
@@ -142,6 +143,27 @@ class OpenAIBackend(JudgeBackend):
         if self._runner is None:
             self._runner = LoopThread()
         return self._runner.run(coroutine)
+
+    def discover_context_length(self) -> Optional[int]:
+        """The context length the server runs the judge with (vLLM and SGLang report ``max_model_len`` in
+        ``/v1/models``), or ``None`` when it names none or cannot be reached now.
+
+        A server is often started with a shorter context than the model's own, and an input past it is refused
+        (HTTP 400): knowing it lets the input-length policy cut the response to fit instead, so a policy cannot
+        turn a long completion into a backend failure that escapes ``fallback="min"``.
+        """
+        try:
+            response = self._run(self.pool.get("/v1/models"))
+            entries = response.json().get("data") or []
+        except Exception as exc:  # the server may start after the trainer: the judge's config is the fallback
+            logger.info("could not read the judge server's /v1/models (%s)", exc)
+            return None
+        lengths = [e.get("max_model_len") for e in entries if isinstance(e, dict) and e.get("id") in (self.model, None)]
+        lengths = [n for n in lengths if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+        if not lengths:
+            lengths = [e.get("max_model_len") for e in entries if isinstance(e, dict) and len(entries) == 1]
+            lengths = [n for n in lengths if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+        return min(lengths) if lengths else None
 
     def _adds_special_tokens(self) -> bool:
         if self._adds_specials is None:
@@ -656,10 +678,17 @@ def load(context: BackendContext, options: OpenAIOptions) -> OpenAIBackend:
                                               trust_remote_code=context.trust_remote_code)
     api_key = os.environ.get(options.api_key_env) if options.api_key_env else None
     model = options.model or context.model
-    return OpenAIBackend(
+    backend = OpenAIBackend(
         options.base_url, model, tokenizer, api_key=api_key, endpoint=options.endpoint,
         prompt_format=options.prompt_format, timeout=options.request_timeout,
         max_concurrency=options.max_concurrency, policy=RetryPolicy(max_attempts=options.max_retries + 1),
         identity=f"openai:{context.identity or model}", top_logprobs=options.top_logprobs,
         chosen_token_ids=options.chosen_token_ids, prompts_per_request=options.prompts_per_request,
     )
+    backend.context_length = backend.discover_context_length() or config_context_length(context)
+    if backend.context_length is None:
+        logger.warning("the judge server's context length is unknown (its /v1/models names no max_model_len and the "
+                       "judge's config none): inputs are not cut to fit, and one the server refuses as too long is "
+                       "a backend failure, not the rollout's; set max_input_tokens")
+    return backend
+

@@ -316,7 +316,8 @@ def weights_fingerprint(model: Any, samples: int = 64) -> str:
             flat = parameter.detach().reshape(-1)
             if flat.numel() == 0 or flat.device.type == "meta":
                 continue
-            index = torch.linspace(0, flat.numel() - 1, min(samples, flat.numel()), device=flat.device).long()
+            count = min(samples, flat.numel())  # evenly spaced, in integers (float spacing overshoots large tensors)
+            index = torch.arange(count, dtype=torch.int64, device=flat.device) * (flat.numel() - 1) // max(count - 1, 1)
             digest.update(flat[index].to(torch.float64).cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
 

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 
 from ...judge_input import JudgeInput, encode_all
 from ..base import (ANSWER_LOGPROBS, GENERATE, GENERATE_ANSWER_LOGPROBS, AnswerRead, AnswerSlot, BackendContext,
-                    BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported)
+                    BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported, config_context_length)
 from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens, candidate_tokens_all, walk_tries
 from .engine import import_vllm, start_engine, stop_engine
 from .options import VLLMOptions
@@ -70,7 +70,7 @@ class VLLMBackend(JudgeBackend):
         self.identity = "vllm:" + (context.identity or "|".join(
             part for part in (context.model, context.revision and f"rev:{context.revision}",
                               _local_fingerprint(context.model)) if part)) + "|" + numerics
-        self.context_length = options.max_model_len or _config_context_length(context)
+        self.context_length = options.max_model_len or config_context_length(context)
         self._eos_ids = _eos_token_ids(context, tokenizer)
         self._llm: Any = None
         self._lock = threading.RLock()
@@ -300,18 +300,6 @@ def _generation_step(prompt: Sequence[int], generated: Sequence[int], context: S
 def _request_seed(seed: int, prompt: Sequence[int]) -> int:
     """A sampling seed per request: the run's seed mixed with the prompt, so draws do not depend on batching."""
     return (seed * 1_000_003 + zlib.crc32(array("q", [int(t) for t in prompt]).tobytes())) & 0x7FFFFFFF
-
-
-def _config_context_length(context: BackendContext) -> Optional[int]:
-    try:
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(context.model, revision=context.revision,
-                                            trust_remote_code=context.trust_remote_code)
-    except Exception:  # the engine reads its own limit when it starts
-        return None
-    value = getattr(config, "max_position_embeddings", None)
-    return int(value) if isinstance(value, int) else None
 
 
 def _eos_token_ids(context: BackendContext, tokenizer: Any) -> list[int]:
