@@ -72,14 +72,26 @@ def make_rollouts(prompts: int, group: int, words: int) -> tuple[list[str], list
     ps, cs = [], []
     for p in range(prompts):
         for g in range(group):
-            text: list[str] = []
-            k = p * 3 + g
-            while len(text) < words:
-                text += SENTENCES[k % len(SENTENCES)].split()
-                k += g + 1
             ps.append(INSTRUCTIONS[p % len(INSTRUCTIONS)])
-            cs.append(" ".join(text[:words]))
+            cs.append(sentences(p * 3 + g, g + 1, words))
     return ps, cs
+
+
+def sentences(start: int, step: int, words: int) -> str:
+    """About ``words`` words of `SENTENCES`, from sentence ``start`` on, every ``step``-th."""
+    text: list[str] = []
+    k = start
+    while len(text) < words:
+        text += SENTENCES[k % len(SENTENCES)].split()
+        k += step
+    return " ".join(text[:words])
+
+
+def make_references(prompts: int, group: int, words: int) -> Optional[list[str]]:
+    """One reference answer of ``words`` words per instruction, the same for its ``group`` rollouts (None for 0)."""
+    if not words:
+        return None
+    return [sentences(p * 5 + 1, 1, words) for p in range(prompts) for _ in range(group)]
 
 
 def load_average() -> str:
@@ -133,6 +145,8 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
     from reward_judge import GenerativeRewardModel
 
     prompts, completions = make_rollouts(args.prompts, args.group, words)
+    references = make_references(args.prompts, args.group, args.reference_words)
+    columns = {} if references is None else {"reference": references}
     k = len(rubrics)
     single = GenerativeRewardModel(base.backend, base.config.replace(rubric=rubrics[0]), judge=base.judge)
     separate = [GenerativeRewardModel(base.backend, base.config.replace(rubric=r), judge=base.judge) for r in rubrics]
@@ -141,14 +155,14 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
     outputs: dict[str, Any] = {}
 
     def one() -> None:
-        outputs["1 rubric"] = [r.reward for r in single.score(prompts, completions)]
+        outputs["1 rubric"] = [r.reward for r in single.score(prompts, completions, **columns)]
 
     def apart() -> None:
-        outputs["k separate"] = [[r.reward for r in m.score(prompts, completions)] for m in separate]
+        outputs["k separate"] = [[r.reward for r in m.score(prompts, completions, **columns)] for m in separate]
 
     def together() -> None:
         kwargs = {"trainer_state": None, "log_extra": None, "log_metric": None}  # as TRL passes them, one step
-        outputs["k one pass"] = [f(prompts=prompts, completions=completions, **kwargs) for f in functions]
+        outputs["k one pass"] = [f(prompts=prompts, completions=completions, **columns, **kwargs) for f in functions]
 
     methods = {"1 rubric": one, "k separate": apart, "k one pass": together}
     cpu: dict[str, list[float]] = {m: [] for m in methods}
@@ -177,12 +191,14 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
                      "wall_ratio": statistics.median(wall[name]) / reference_wall,
                      "input_tokens": row_tokens, "tokens_run": run_tokens, "padded_tokens": padded_tokens,
                      "forward_passes": passes})
-    requests = [base.renderer.with_rubric(r).render(p, c) for r in rubrics for p, c in zip(prompts, completions)]
-    single_requests = [single.request(p, c) for p, c in zip(prompts, completions)]
+    refs = references or [None] * len(prompts)
+    requests = [base.renderer.with_rubric(r).render(p, c, reference=ref)
+                for r in rubrics for p, c, ref in zip(prompts, completions, refs)]
+    single_requests = [single.request(p, c, reference=ref) for p, c, ref in zip(prompts, completions, refs)]
     gap = max(abs(a - b) for sep, one_pass in zip(outputs["k separate"], outputs["k one pass"], strict=True)
               for a, b in zip(sep, one_pass, strict=True) if a is not None and b is not None)
     on_vllm = backend.name == "vllm"
-    return {"completion_words": words, "rollouts": len(prompts), "rows": rows,
+    return {"completion_words": words, "reference_words": args.reference_words, "rollouts": len(prompts), "rows": rows,
             "breakdown": {} if on_vllm else {"1 rubric": tree_breakdown(single, single_requests),
                                              "k one pass": tree_breakdown(base, requests)},
             "max_abs_diff_vs_separate": gap,
@@ -191,7 +207,8 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
 
 def print_length(result: dict[str, Any], k: int) -> None:
     words = result["completion_words"]
-    print(f"\ncompletions of {words} words, {result['rollouts']} rollouts, k = {k} rubrics")
+    reference = f", references of {result['reference_words']} words" if result["reference_words"] else ", no reference"
+    print(f"\ncompletions of {words} words{reference}, {result['rollouts']} rollouts, k = {k} rubrics")
     print(f"{'method':<12} {'judged':>6} {'CPU s':>7} {'x 1 rubric':>10} {'wall s':>7} {'x 1 rubric':>10} "
           f"{'input tok':>10} {'tokens run':>10} {'x 1 rubric':>10} {'+ padding':>9} {'passes':>6}")
     base_tokens = next(r["tokens_run"] for r in result["rows"] if r["method"] == "1 rubric") or 1
@@ -226,6 +243,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--prompts", type=int, default=2)
     parser.add_argument("--group", type=int, default=4, help="completions per prompt")
     parser.add_argument("--completion-words", default="40,250", help="comma-separated completion lengths (words)")
+    parser.add_argument("--reference-words", type=int, default=0,
+                        help="a reference answer of this many words per prompt (Prometheus' graded setting; 0: none)")
     parser.add_argument("--batch-size", type=int, default=32, help="judge rows per forward batch")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions (median compared)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
