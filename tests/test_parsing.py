@@ -209,3 +209,18 @@ def test_the_last_answer_statement_is_the_verdict(protocol, text, expected):
     verdict = get_protocol(protocol).parse(text)
     assert (verdict.winner if get_protocol(protocol).pairwise else verdict.score) == expected
     assert (verdict.error is None) == (expected is not None)
+
+
+@pytest.mark.unit
+def test_auto_j_chinese_answer_slot_is_found_in_each_spelling_the_judge_writes():
+    """GAIR's parser reads "评分:[[" (no space), the template's example writes "评分: [[": in expected mode the
+    judge's own marker is its answer slot in either spelling, never a second marker appended after its rating."""
+    from reward_judge.judge_input import JudgeInput
+    from reward_judge.scoring.answers import answer_context
+
+    zh = get_protocol("autoj-single-zh")
+    for written in ("评分:[[", "评分: [[", "打分：[["):
+        context, kept, own = answer_context(JudgeInput("PROMPT "), f"这个回应很好。{written}7]]", zh)
+        assert own and context.text == f"PROMPT 这个回应很好。{written}"
+    context, _, own = answer_context(JudgeInput("PROMPT "), "这个回应很好。", zh)
+    assert not own and context.text == "PROMPT 这个回应很好。\n评分: [["

@@ -70,7 +70,9 @@ class AutoJSingleZh(AutoJSingle):
 
     name: ClassVar[str] = "autoj-single-zh"
     description: ClassVar[str] = "Auto-J bilingual Chinese single-response rating 1-10"
-    answer_prefix: ClassVar[str] = "评分: [["
+    answer_prefix: ClassVar[str] = "评分: [["  # as the template's example writes it
+    # GAIR's parser reads "评分:[[" (no space), and "打分:[[": the judge's own marker in any of these spellings
+    answer_markers: ClassVar[tuple[str, ...]] = ("评分:[[", "评分：[[", "评分： [[", "打分: [[", "打分:[[", "打分：[[")
     template: ClassVar[str] = AUTOJ_SINGLE_ZH
     rating: ClassVar[re.Pattern[str]] = _RATING_ZH
     rating_mark: ClassVar[re.Pattern[str]] = _RATING_MARK_ZH

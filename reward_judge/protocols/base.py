@@ -218,6 +218,8 @@ class JudgeProtocol(ABC):
     # ------------------------------------------------------- score-distribution
     #: The text the judge writes right before its score, for reading a score distribution.
     answer_prefix: ClassVar[str] = ""
+    #: Other spellings of that marker the judge writes (and the authors' parser reads), found in its feedback too.
+    answer_markers: ClassVar[tuple[str, ...]] = ()
 
     def answer_values(self) -> list[str]:
         """Every valid answer string at the answer slot (``"1"`` ... ``"5"``, ``"A"``/``"B"``...)."""

@@ -109,14 +109,23 @@ def answer_context(judge_input: JudgeInput, feedback: str, protocol: "JudgeProto
         ('PROMPT Good. [RESULT] ', 'Good. ', True)
     """
     marker = protocol.answer_prefix.rstrip()
-    at = _own_marker(feedback, marker, judge_input.untrusted_text()) if marker else -1
+    untrusted = judge_input.untrusted_text()
+    # the judge's last own marker, in the canonical spelling or another it writes (Auto-J's "评分:[[")
+    found = max(((_own_marker(feedback, m, untrusted), m) for m in (marker, *protocol.answer_markers) if m),
+                default=(-1, marker))
+    at, written = found
     if at >= 0:
         kept = feedback[:at]
-        return judge_input.extend(kept, untrusted=True).extend(protocol.answer_prefix), kept, True
+        slot = protocol.answer_prefix if written == marker else written
+        return judge_input.extend(kept, untrusted=True).extend(slot), kept, True
     kept = feedback.rstrip()
     separator = "" if not kept else (" " if marker.startswith("[RESULT]") else "\n")
     return judge_input.extend(kept, untrusted=True).extend(separator + protocol.answer_prefix), kept, False
 
+
+#: How judge answers are read out of generated text (the last marker only, never a quoted one). Part of the cache
+#: key of the modes that read generated text, so a verdict read by an older rule is not served again.
+ANSWER_READING = 2
 
 #: Characters before a marker that identify it as a copy of a marker in the untrusted text.
 _QUOTE_CONTEXT = 16

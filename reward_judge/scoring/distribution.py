@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..backends.base import ANSWER_LOGPROBS, AnswerSlot, BackendError
 from ..verdicts import Judgment, Verdict
-from .answers import AnswerSpace, answer_context, normalise
+from .answers import ANSWER_READING, AnswerSpace, answer_context, normalise
 from .base import AttemptPlan, Scorer
 from .thinking import check_backend as check_budget_backend
 from .thinking import direct_prefix, thinks
@@ -161,5 +161,5 @@ class ExpectedScorer(DistributionScorer):
 
     def cache_fields(self) -> dict[str, Any]:
         fields = self.plan.first.cache_fields()
-        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts,
+        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts, "answer_reading": ANSWER_READING,
                 **({"think_budget": self.plan.think_budget} if self.plan.think_budget is not None else {})}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..backends.base import GENERATE, BackendError
 from ..verdicts import Judgment
-from .answers import own_verdict
+from .answers import ANSWER_READING, own_verdict
 from .base import AttemptPlan, Scorer
 from .thinking import check_backend as check_budget_backend
 from .thinking import generate as budget_forced_generate
@@ -35,7 +35,7 @@ class GenerateScorer(Scorer):
     def cache_fields(self) -> dict[str, Any]:
         fields = self.plan.first.cache_fields()
         # retries can turn a failure into a verdict, so a verdict depends on how many were allowed
-        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts,
+        return {"mode": self.mode, **fields, "max_attempts": self.plan.max_attempts, "answer_reading": ANSWER_READING,
                 **({"think_budget": self.plan.think_budget} if self.plan.think_budget is not None else {})}
 
     def attempt(self, requests: Sequence["JudgeRequest"], attempt: int) -> list[Judgment]:
