@@ -22,17 +22,20 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .batcher import ThreadedBatcher
 from .policy_prompts import PolicyPromptReader
 
 CONFIG_ENV = "REWARD_JUDGE_CONFIG"
 ENV_PREFIX = "REWARD_JUDGE_"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -247,3 +250,27 @@ def shared_policy(settings: JudgeSettings) -> PolicyPromptReader:
         if key not in _POLICIES:
             _POLICIES[key] = settings.build_policy_reader()
         return _POLICIES[key]
+
+
+_noted: set[tuple[str, str]] = set()
+
+
+def readable_columns(rm: Any) -> tuple[bool, bool]:
+    """(whether the judge reads a reference answer, whether it reads a rubric): its protocols' slots."""
+    return (rm.protocol.reference_slot != "none" or rm.reference_protocol is not None,
+            any(p.uses_rubric for p in rm.protocols))
+
+
+def fit_columns(rm: Any, rows: Sequence[tuple[Any, str, Optional[str], Optional[str]]]
+                ) -> list[tuple[Any, str, Optional[str], Optional[str]]]:
+    """(prompt, response, reference, rubric) ``rows`` without the references or rubrics the judge's protocol has
+    no slot for: a dataset's ground truth (verl's ``ground_truth``, OpenRLHF's labels, slime's ``--label-key``)
+    serves rule-based rewards too, and must not break a judge that does not read it (noted once, as the TRL
+    reward call does)."""
+    keep_reference, keep_rubric = readable_columns(rm)
+    for kept, column in ((keep_reference, "label"), (keep_rubric, "metadata['rubric']")):
+        if not kept and (rm.protocol.name, column) not in _noted and \
+                any(r[2 if column == "label" else 3] is not None for r in rows):
+            _noted.add((rm.protocol.name, column))
+            logger.info("sample %s ignored: protocol %s has no slot for it", column, rm.protocol.name)
+    return [(p, c, ref if keep_reference else None, rub if keep_rubric else None) for p, c, ref, rub in rows]

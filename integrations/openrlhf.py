@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Sequence
 
-from reward_judge.integrations.judge_settings import shared_judge
+from reward_judge.integrations.judge_settings import fit_columns, shared_judge
 
 
 def read_request(queries: Any, prompts: Any, labels: Any) -> tuple[list[str], list[str], list[Optional[str]]]:
@@ -87,7 +87,8 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
         empty = torch.zeros(0)
         return {"rewards": empty, "scores": empty, "extra_logs": {"judge_fallback": empty}}
     turns = [judge.policy.split(q, p) for q, p in zip(queries, prompt_texts, strict=True)]
-    results = judge.batcher.score([t.prompt for t in turns], [t.completion for t in turns], reference=references)
+    rows = fit_columns(judge.batcher.rm, [(t.prompt, t.completion, ref, None) for t, ref in zip(turns, references)])
+    results = judge.batcher.score([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows])
     rewards = torch.tensor([judge.reward(r) for r in results], dtype=torch.float32)
     fallback = torch.tensor([float(r.reward is None or bool(r.fallback)) for r in results], dtype=torch.float32)
     return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": {"judge_fallback": fallback}}

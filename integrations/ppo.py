@@ -15,8 +15,11 @@ How prompt and response are split, most robust first:
    after the longest registered prompt its tokens start with. The judge then receives the original
    prompt (for chat prompts: the last user turn, earlier turns as context), not decoded template text.
 2. The assistant marker of the policy's chat template (the tokens the template appends as generation
-   prompt): the split is after its last occurrence; the judge receives the decoded prompt part.
-3. Otherwise the sequence cannot be split: that row gets the fallback reward, counted in `stats`.
+   prompt), when the sequence holds it exactly once: the split is after it; the judge receives the decoded
+   prompt part. A sequence holding it more than once is ambiguous (a multi-turn prompt, or a response that
+   wrote the marker itself to move the split and rewrite the question the judge grades): it is not split.
+3. Otherwise the sequence cannot be split: that row gets the fallback reward, counted in `stats`. Register the
+   prompts for multi-turn data.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class SplitStats:
 
     registered_prompt: int = 0
     chat_marker: int = 0
+    #: sequences holding the assistant marker more than once (counted in ``unsplit`` too)
+    ambiguous: int = 0
     unsplit: int = 0
     fallbacks: int = 0
 
@@ -131,11 +136,19 @@ class JudgeRewardModule(nn.Module):
                     return prompt, tokens[length:]
         if self._marker:
             width = len(self._marker)
-            for start in range(len(tokens) - width, -1, -1):
-                if tokens[start: start + width] == self._marker:
-                    self.stats.chat_marker += 1
-                    prompt_text = self.policy_tokenizer.decode(tokens[:start], skip_special_tokens=True).strip()
-                    return prompt_text, tokens[start + width:]
+            starts = [s for s in range(len(tokens) - width + 1) if tokens[s: s + width] == self._marker]
+            # one marker: the generation prompt. More: the response may have written one to move the split
+            # (and put a question of its own before its answer), so where the response begins is unknown.
+            if len(starts) == 1:
+                start = starts[0]
+                self.stats.chat_marker += 1
+                prompt_text = self.policy_tokenizer.decode(tokens[:start], skip_special_tokens=True).strip()
+                return prompt_text, tokens[start + width:]
+            if len(starts) > 1:
+                self.stats.ambiguous += 1
+                logger.warning("a PPO sequence holds the assistant marker %d times: not split (its prompt is unknown); "
+                               "register the training prompts (prompts=...) to split every sequence exactly",
+                               len(starts))
         self.stats.unsplit += 1
         return None
 
@@ -159,6 +172,7 @@ class JudgeRewardModule(nn.Module):
                 if result.reward is None:
                     unscored += 1
                 else:
+                    unscored += int(result.fallback)  # a judge built with a numeric fallback: counted too
                     rewards[i] = result.reward
         self.stats.fallbacks += unscored
         if unscored:

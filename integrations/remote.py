@@ -110,7 +110,6 @@ class RemoteRewardModel:
         the server judged invalid (4xx but 408/429) ``ValueError``; 5xx and connection errors are retried."""
         self.stats["calls"] += 1
         self.stats["rollouts"] += rows
-        retries_before = self.pool.retries
         try:
             return await asyncio.wait_for(self.pool.post_json(path, payload), self.timeout)
         except (EndpointError, asyncio.TimeoutError) as exc:
@@ -129,11 +128,16 @@ class RemoteRewardModel:
                            self.fallback)
             raise NoAnswer(f"reward server: {reason}") from exc
         finally:
-            self.stats["retries"] += self.pool.retries - retries_before
+            # the pool is this client's own: its count is this client's retries (a difference taken around one
+            # request counted every other request's retries in flight meanwhile too)
+            self.stats["retries"] = self.pool.retries
 
     async def ascore(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[dict[str, Any]]:
         """Full `JudgeResult` records (as dicts) from the server; fallback records when none answers in time."""
+        fit = kwargs.pop("fit_columns", False)
         payload = self._payload(prompts, completions, kwargs)
+        if fit:  # the server leaves out the columns its judge has no slot for (a framework's label, rubric)
+            payload["fit_columns"] = True
         try:
             answer = await self.apost("/v1/score", payload, len(prompts))
             results = answer.get("results") if isinstance(answer, dict) else None

@@ -56,14 +56,15 @@ from .openrlhf import read_request
 from .policy_prompts import PolicyPromptReader
 from .server_guard import API_KEY_ENV, AUTHORIZED, DEFAULT_MAX_REQUEST_BYTES, RequestGuard
 from .server_metrics import ServerMetrics
-from .slime import fit_columns, read_remote_request, read_sample
+from .judge_settings import fit_columns, readable_columns
+from .slime import read_remote_request, read_sample
 
 __all__ = ["create_app", "MicroBatcher", "QueueFull", "API_KEY_ENV", "DEFAULT_MAX_REQUEST_BYTES", "MAX_JSON_DEPTH",
            "BadBody", "read_json_body"]
 
 logger = logging.getLogger(__name__)
 
-SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "rubrics", "completions_b")
+SCORE_FIELDS = ("prompts", "completions", "reference", "rubric", "rubrics", "completions_b", "fit_columns")
 GET_REWARD_FIELDS = {"completions": "query", "reference": "labels"}
 """Our names -> the names an OpenRLHF client sent, for error messages of ``/get_reward``."""
 SLIME_FIELDS = {"completions": "response", "reference": "label"}
@@ -250,8 +251,15 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         check_rows(len(body["prompts"]), "prompts")
         if not body["prompts"] and not body["completions"]:
             return {"results": [], "rewards": []}
-        results = await run("score", body["prompts"], body["completions"], {}, reference=body.get("reference"),
-                            rubric=body.get("rubric"), completions_b=body.get("completions_b"))
+        reference, rubric = body.get("reference"), body.get("rubric")
+        fit = body.get("fit_columns", False)
+        if not isinstance(fit, bool):
+            raise refuse(422, f"fit_columns must be true or false, got {fit!r}")
+        if fit:  # a framework's dataset columns (a label, a rubric) this judge has no slot for are left out
+            reads_reference, reads_rubric = readable_columns(reward_model)
+            reference, rubric = (reference if reads_reference else None), (rubric if reads_rubric else None)
+        results = await run("score", body["prompts"], body["completions"], {}, reference=reference,
+                            rubric=rubric, completions_b=body.get("completions_b"))
         if isinstance(results, JSONResponse):
             return results
         return {"results": [r.to_dict() for r in results], "rewards": [r.reward for r in results]}

@@ -10,8 +10,9 @@ generate function that returns several samples makes slime call the function wit
   once from ``$REWARD_JUDGE_CONFIG`` / ``REWARD_JUDGE_*``, `judge_settings`); concurrent samples are judged
   together. ``--group-rm`` with a pairwise or listwise protocol rewards a group's samples against each other;
 - ``--custom-rm-path reward_judge.integrations.slime.rm_remote``: the same through ``reward-judge serve``
-  (``$REWARD_JUDGE_URL``, ``$REWARD_JUDGE_API_KEY``): each sample is a ``/slime/reward`` request, with the
-  client's retries, failover and timeout (`remote.RemoteRewardModel`); the server batches them;
+  (``$REWARD_JUDGE_URL``, ``$REWARD_JUDGE_API_KEY``): a sample, or a group, is one ``/v1/score`` request
+  carrying its labels and rubrics, with the client's retries, failover and timeout (`remote.RemoteRewardModel`);
+  the server batches requests and judges a group as one group;
 - or no custom code at all: ``--rm-type remote_rm --rm-url http://judge-host:8000/slime/reward``, slime's
   own client posting ``{"prompt", "response", "label"}`` to the reward server.
 
@@ -36,10 +37,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections import Counter
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from reward_judge.integrations.judge_settings import current_settings, shared_judge, shared_policy, shared_remote
+from reward_judge.integrations.judge_settings import (current_settings, fit_columns, shared_judge, shared_policy,
+                                                     shared_remote)
 from reward_judge.integrations.policy_prompts import Message, PolicyPromptReader
 
 logger = logging.getLogger(__name__)
@@ -69,6 +72,8 @@ def read_sample(prompt: Any, response: Any, label: Any, metadata: Any, policy: P
         raise ValueError(f"{name('response')} must be a text, got {type(response).__name__}")
     if isinstance(label, bool) or not (label is None or isinstance(label, (str, int, float, list, dict))):
         raise ValueError(f"{name('label')} must be a text, a number, JSON data or null, got {type(label).__name__}")
+    if isinstance(label, float) and not math.isfinite(label):  # a missing value read by pandas: not the text "nan"
+        raise ValueError(f"{name('label')} is {label!r}: a NaN is no reference answer (give null for a sample without one)")
     reference = None if label is None or label == "" else label if isinstance(label, str) else \
         str(label) if isinstance(label, (int, float)) else json.dumps(label, ensure_ascii=False)
     rubric = metadata.get("rubric") if isinstance(metadata, Mapping) else None
@@ -89,23 +94,6 @@ def _rewards(answers: Sequence[tuple[Optional[float], bool]], fallback: float) -
         stats["fallbacks"] += fell
         logger.warning("%d of %d samples got no valid judge answer: reward %r applied", fell, len(answers), fallback)
     return [fallback if reward is None else float(reward) for reward, _ in answers]
-
-
-_noted: set[tuple[str, str]] = set()
-
-
-def fit_columns(rm: Any, rows: Sequence[Row]) -> list[Row]:
-    """``rows`` without the labels (references) or rubrics the judge's protocol has no slot for: a dataset's
-    ``--label-key`` column serves rule-based rewards too, and must not break a judge that does not read it
-    (noted once, as the TRL reward call does)."""
-    keep_reference = rm.protocol.reference_slot != "none" or rm.reference_protocol is not None
-    keep_rubric = any(p.uses_rubric for p in rm.protocols)
-    for kept, column in ((keep_reference, "label"), (keep_rubric, "metadata['rubric']")):
-        if not kept and (rm.protocol.name, column) not in _noted and \
-                any(r[2 if column == "label" else 3] is not None for r in rows):
-            _noted.add((rm.protocol.name, column))
-            logger.info("sample %s ignored: protocol %s has no slot for it", column, rm.protocol.name)
-    return [(p, c, ref if keep_reference else None, rub if keep_rubric else None) for p, c, ref, rub in rows]
 
 
 async def _judge(args: Any, samples: Sequence[Any]) -> list[float]:
@@ -132,29 +120,22 @@ async def group_rm(args: Any, samples: Sequence[Any], **kwargs: Any) -> list[flo
 
 
 async def _judge_remote(args: Any, samples: Sequence[Any]) -> list[float]:
-    from reward_judge.integrations.remote import NoAnswer
-
+    """The samples as one ``/v1/score`` request: each sample's label and ``metadata["rubric"]`` travel with it (the
+    server leaves out what its judge has no slot for), a group is judged as one group, and a verdict-less sample
+    comes back flagged, so ``fallback_reward`` applies and ``stats`` counts it, as in process."""
     settings = current_settings()
     client = shared_remote(None, settings)
-    _rows(samples, shared_policy(settings))  # a bad sample is named here, before anything is sent
-
-    async def one(sample: Any) -> tuple[Optional[float], bool]:
-        # the server's slime route: it reads the prompt, and drops a label its judge has no slot for
-        body = {"prompt": sample.prompt, "response": sample.response, "label": getattr(sample, "label", None)}
-        try:
-            reward = await client.apost("/slime/reward", body, 1)
-        except NoAnswer:
-            return None, True
-        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
-            raise ValueError(f"the reward server answered /slime/reward with {str(reward)[:80]!r}, not a number")
-        return float(reward), False
-
-    answers = await asyncio.gather(*(one(s) for s in samples))
-    return _rewards(answers, settings.fallback_reward)
+    rows = _rows(samples, shared_policy(settings))  # a bad sample is named here, before anything is sent
+    if not rows:
+        return []
+    records = await client.ascore([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows],
+                                  rubric=[r[3] for r in rows], fit_columns=True)
+    return _rewards([(r.get("reward"), bool(r.get("fallback"))) for r in records], settings.fallback_reward)
 
 
 async def rm_remote(args: Any, sample: Any, **kwargs: Any) -> Union[float, list[float]]:
-    """`rm` through a ``reward-judge serve`` server at ``$REWARD_JUDGE_URL``: a group (a list) is one request."""
+    """`rm` through a ``reward-judge serve`` server at ``$REWARD_JUDGE_URL``: a sample, or a group (a list) as one
+    ``/v1/score`` request (so a pairwise or listwise judge compares the group's samples, as `rm` does)."""
     if isinstance(sample, (list, tuple)):
         return await _judge_remote(args, sample)
     return (await _judge_remote(args, [sample]))[0]

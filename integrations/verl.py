@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from reward_judge.integrations.judge_settings import (JudgeSettings, SharedJudge, current_settings, shared_judge,
-                                                      shared_policy, shared_remote)
+from reward_judge.integrations.judge_settings import (JudgeSettings, SharedJudge, current_settings, fit_columns,
+                                                      shared_judge, shared_policy, shared_remote)
 from reward_judge.integrations.policy_prompts import Message, PolicyPromptReader
 
 logger = logging.getLogger("reward_judge.integrations.verl")
@@ -96,6 +97,9 @@ def _reference(ground_truth: Any, where: str) -> Optional[str]:
         return None
     if isinstance(ground_truth, str):
         return ground_truth
+    if isinstance(ground_truth, float) and not math.isfinite(ground_truth):  # a missing value read by pandas
+        raise ValueError(f"ground_truth{where} is {ground_truth!r}: a NaN is no reference answer (give None or '' for "
+                         "a sample without one)")
     if isinstance(ground_truth, (int, float)) and not isinstance(ground_truth, bool):
         return str(ground_truth)
     try:  # lists of accepted answers, dicts: shown to the judge as JSON
@@ -133,6 +137,7 @@ def _judge_results(results: Sequence[Any], fallback: float) -> list[dict[str, fl
 
 
 def _judge_in_process(rows: list[tuple[Any, str, Optional[str], Optional[str]]], judge: SharedJudge) -> list[dict[str, float]]:
+    rows = fit_columns(judge.batcher.rm, rows)  # verl always passes a ground truth: a judge without a reference slot
     results = judge.batcher.score([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows],
                                   rubric=[r[3] for r in rows])
     return _judge_results(results, judge.settings.fallback_reward)

@@ -93,7 +93,8 @@ def router_settings(settings: JudgeSettings, address: Any, tokenizer: Any = None
         raise ValueError(f"compute_score_router judges through verl's router with backend 'openai'; the judge "
                          f"settings ask for backend {backend!r}: leave it out (or use compute_score for an in-process judge)")
     options.update(backend="openai", base_url=url)
-    options.setdefault("model", served_model(url))
+    if "model" not in options:  # a named model needs no /v1/models (the router may not serve it)
+        options["model"] = served_model(url)
     source = getattr(tokenizer, "name_or_path", None)
     if "tokenizer" not in options and isinstance(source, str) and source and Path(source).exists():
         options["tokenizer"] = source

@@ -362,6 +362,57 @@ def _mock_pool(handler: Any, **options: Any) -> Any:
     return EndpointPool(["http://judge.test"], policy=policy, transport=httpx.MockTransport(handler), **options)
 
 
+def test_a_busy_first_answer_does_not_switch_the_judge_to_text_prompts():
+    """The prompt-format probe read a 503 on the very first request as "this server takes no token ids", so for
+    the rest of the run the judge read re-tokenised text: rewards depended on a start-up race. A busy answer is
+    asked again; a refusal (400, 422, llama-cpp-python's 500) still means text prompts."""
+    import httpx
+
+    from reward_judge.backends.openai.backend import OpenAIBackend
+
+    def server(first_status: int) -> Any:
+        seen: list[Any] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            if len(seen) == 1:
+                return httpx.Response(first_status, json={"error": "busy" if first_status == 503 else "no token ids"})
+            return httpx.Response(200, json={"choices": [{"text": "ok", "index": 0}]})
+        return handler
+
+    for status, expected in ((503, "token_ids"), (429, "token_ids"), (400, "text"), (500, "text")):
+        backend = OpenAIBackend("http://judge.test", "judge", Chars())
+        backend.pool = _mock_pool(server(status))
+        assert asyncio.run(backend._prompt_format_now()) == expected, status
+
+
+def test_the_remote_clients_retry_count_is_its_own_under_concurrency():
+    """Each call added the pool's retries during it, so concurrent calls counted each other's: 8 retries read 64."""
+    import httpx
+
+    from reward_judge.backends.http_pool import EndpointPool
+    from reward_judge.integrations.remote import RemoteRewardModel
+
+    seen: dict[str, int] = {}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        key = request.content.decode()
+        seen[key] = seen.get(key, 0) + 1
+        await asyncio.sleep(0.05)
+        if seen[key] == 1:
+            return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "busy"})
+        return httpx.Response(200, json={"results": [{"reward": 0.5, "ok": True, "fallback": False}], "rewards": [0.5]})
+
+    client = RemoteRewardModel("http://judge.test:8000", timeout=10)
+    client._pool = EndpointPool(client.urls, timeout=5, policy=client.policy, transport=httpx.MockTransport(handler))
+
+    async def calls() -> list[Any]:
+        return await asyncio.gather(*(client.acall([f"p{i}"], ["c"]) for i in range(8)))
+
+    assert asyncio.run(calls()) == [[0.5]] * 8
+    assert client.stats["retries"] == 8 == sum(seen.values()) - len(seen)
+
+
 def test_a_client_of_a_finished_loop_is_closed():
     import httpx
 

@@ -118,7 +118,7 @@ def test_custom_rm_per_sample_group_and_remote(tmp_path, monkeypatch):
                 # concurrent per-sample calls, as slime's rollout makes them: judged together
                 "single": await asyncio.gather(*(custom_rm(single, s) for s in samples)),
                 "group": await custom_rm(group, samples),
-                "remote_group": await custom_rm(remote_group, samples),  # each sample a /slime/reward request
+                "remote_group": await custom_rm(remote_group, samples),  # the group: one /v1/score request
                 "remote_rm": [await remote_rm(slime_remote, s) for s in samples],
             }
             if SLIME and getattr(SLIME[0], "_shared_session", None) is not None:

@@ -36,12 +36,14 @@ from ...special_tokens import neutralized_text
 from ..base import (ANSWER_LOGPROBS, BackendContext, BackendError, GenerationParams, JudgeBackend, LogprobsUnsupported,
                     config_context_length)
 from ..continuations import CandidateTrie, NextTokenRead, candidate_tokens_all, record_round, trie_rounds
-from ..http_pool import EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
+from ..http_pool import RETRY_STATUS, EndpointError, EndpointPool, LoopThread, RetryPolicy, normalize_urls
 from .options import ENDPOINTS, PROMPT_FORMATS, OpenAIOptions, endpoint_capabilities
 
 logger = logging.getLogger(__name__)
 
 COMPLETIONS = "/v1/completions"
+#: Statuses of a server that is busy, not refusing: they say nothing about the prompt formats it takes.
+BUSY_STATUS = RETRY_STATUS - {500}
 CHAT = "/v1/chat/completions"
 
 
@@ -176,16 +178,25 @@ class OpenAIBackend(JudgeBackend):
         """``"token_ids"`` when the server takes a list of token ids as prompt (asked once), else ``"text"``."""
         if self._prompt_format is None:
             probe = list(self.tokenizer("Hello", add_special_tokens=False)["input_ids"])
-            try:
-                answer = await self.pool.post_json(COMPLETIONS, {"model": self.model, "prompt": probe, "max_tokens": 1,
-                                                                 "temperature": 0.0},
-                                                   attempts=len(self.pool.urls))  # each endpoint once
-                _choice_text(answer, COMPLETIONS)
-                self._prompt_format = "token_ids"
-            except EndpointError as exc:
-                if exc.status is None:  # no answer at all: say nothing about the format yet
-                    raise
-                self._prompt_format = "text"
+            policy = self.pool.policy
+            for attempt in range(policy.max_attempts):
+                try:
+                    answer = await self.pool.post_json(COMPLETIONS, {"model": self.model, "prompt": probe,
+                                                                     "max_tokens": 1, "temperature": 0.0},
+                                                       attempts=len(self.pool.urls))  # each endpoint once
+                    _choice_text(answer, COMPLETIONS)
+                    self._prompt_format = "token_ids"
+                    break
+                except EndpointError as exc:
+                    if exc.status is None:  # no answer at all: say nothing about the format yet
+                        raise
+                    # a busy server (429, 503...) says nothing about the format either: ask again, as the pool
+                    # would; any other refusal (400, 422, llama-cpp-python's 500) is the answer: text prompts
+                    if exc.status in BUSY_STATUS and attempt + 1 < policy.max_attempts:
+                        await asyncio.sleep(policy.delay(attempt + 1, None))
+                        continue
+                    self._prompt_format = "text"
+                    break
             logger.info("judge server %s takes %s prompts", self.urls[0],
                         "token-id" if self._prompt_format == "token_ids" else "text")
         return self._prompt_format

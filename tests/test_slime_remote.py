@@ -1,0 +1,71 @@
+"""slime's ``rm_remote`` through a real reward server process (a scripted judge behind ``create_app`` on 127.0.0.1).
+
+Before, each sample was a ``/slime/reward`` request: the server answered a failed judgment with its bare fallback
+number, which the client took for a verdict (the run's ``fallback_reward`` ignored, nothing counted); a sample's
+``metadata["rubric"]`` was dropped (every row judged on the server's default rubric); and a group was never judged
+as one group. Now a sample or a group is one ``/v1/score`` request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests._servers import ServerProcess, free_port, metric
+
+pytestmark = pytest.mark.process
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = ("import sys, uvicorn; sys.path.insert(0, {root!r}); from tests._scripted import scripted_model; "
+          "from reward_judge.integrations.server import create_app; "
+          "uvicorn.run(create_app(scripted_model(max_attempts=1)), host='127.0.0.1', port={port}, log_level='warning')")
+RUBRIC = "Is it good?\nScore 1: bad score=1\nScore 2: b\nScore 3: c\nScore 4: d\nScore 5: e"
+
+
+@dataclass
+class Sample:
+    prompt: Any
+    response: str
+    label: Any = None
+    metadata: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def scripted_server(tmp_path_factory):
+    port = free_port()
+    code = SERVER.format(root=str(ROOT), port=port)
+    with ServerProcess([sys.executable, "-c", code], port, tmp_path_factory.mktemp("slime") / "server.log") as server:
+        yield server
+
+
+def test_rm_remote_sends_rubrics_flags_failures_and_judges_a_group_as_one_request(scripted_server, monkeypatch):
+    from reward_judge.integrations import slime
+
+    monkeypatch.setenv("REWARD_JUDGE_URL", scripted_server.url)
+    monkeypatch.setenv("REWARD_JUDGE_FALLBACK_REWARD", "-1")
+    monkeypatch.setenv("REWARD_JUDGE_JUDGE", "scripted-judge")
+    slime.stats.clear()
+
+    def requests() -> float:
+        text = httpx.get(scripted_server.url + "/metrics", timeout=30).text
+        try:
+            return metric(text, 'reward_judge_requests_total{endpoint="score"}')
+        except KeyError:  # none answered yet
+            return 0.0
+
+    before = requests()
+    group = [Sample("Q1", "BREAK score=4"), Sample("Q2", "fine score=4", label="4"),
+             Sample("Q3", "an answer score=5", metadata={"rubric": RUBRIC})]
+    rewards = asyncio.run(slime.group_rm_remote(None, group))
+    # the judge-breaker gets the run's fallback_reward, counted; the row's rubric reached the judge (its score=1
+    # is read after the answer's score=5)
+    assert rewards == [-1.0, 0.75, 0.0]
+    assert slime.stats["fallbacks"] == 1 and slime.stats["samples"] == 3
+    assert requests() == before + 1  # the group: one request, so a group protocol compares its samples
+    assert asyncio.run(slime.rm_remote(None, Sample("Q", "fine score=2"))) == 0.25
