@@ -309,8 +309,10 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         for turn in turns:
             metrics.policy_prompts.labels(turn.family or "none").inc()
             metrics.markup_stripped.inc(turn.stripped)
+        # OpenRLHF sends its dataset's labels whatever the judge: left out where the judge has no reference slot
+        reference = labels if readable_columns(reward_model)[0] else None
         results = await run("get_reward", [t.prompt for t in turns], [t.completion for t in turns],
-                            GET_REWARD_FIELDS, reference=labels)
+                            GET_REWARD_FIELDS, reference=reference)
         if isinstance(results, JSONResponse):
             return results
         rewards = [get_reward_fallback if r.reward is None else r.reward for r in results]

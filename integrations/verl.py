@@ -173,8 +173,9 @@ def _client(url: Union[str, Sequence[str], None], settings: JudgeSettings) -> An
 
 def _judge_remote(rows: list[tuple[Any, str, Optional[str], Optional[str]]], client: Any,
                   fallback: float) -> list[dict[str, float]]:
+    # verl always passes a ground truth: the server leaves it out where its judge has no reference slot
     records = client.score([r[0] for r in rows], [r[1] for r in rows], reference=[r[2] for r in rows],
-                           rubric=[r[3] for r in rows])
+                           rubric=[r[3] for r in rows], fit_columns=True)
     return _scores([(r.get("reward"), bool(r.get("fallback"))) for r in records], fallback)
 
 

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.process
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ("import sys, uvicorn; sys.path.insert(0, {root!r}); from tests._scripted import scripted_model; "
           "from reward_judge.integrations.server import create_app; "
-          "uvicorn.run(create_app(scripted_model(max_attempts=1)), host='127.0.0.1', port={port}, log_level='warning')")
+          "uvicorn.run(create_app(scripted_model(max_attempts=1{options})), host='127.0.0.1', port={port}, "
+          "log_level='warning')")
 RUBRIC = "Is it good?\nScore 1: bad score=1\nScore 2: b\nScore 3: c\nScore 4: d\nScore 5: e"
 
 
@@ -38,10 +39,28 @@ class Sample:
 
 @pytest.fixture(scope="module")
 def scripted_server(tmp_path_factory):
-    port = free_port()
-    code = SERVER.format(root=str(ROOT), port=port)
-    with ServerProcess([sys.executable, "-c", code], port, tmp_path_factory.mktemp("slime") / "server.log") as server:
+    with _server(tmp_path_factory, "") as server:
         yield server
+
+
+def _server(tmp_path_factory: Any, options: str) -> ServerProcess:
+    port = free_port()
+    code = SERVER.format(root=str(ROOT), port=port, options=options)
+    return ServerProcess([sys.executable, "-c", code], port, tmp_path_factory.mktemp("server") / "server.log")
+
+
+def test_frameworks_labels_are_left_out_where_the_judge_has_no_reference_slot(tmp_path_factory):
+    """OpenRLHF (/get_reward) and verl send their dataset's ground truths whatever the judge; a judge without a
+    reference slot (Auto-J single) refused every request. /v1/score leaves them out when asked (fit_columns)."""
+    options = ", protocol='autoj-single', rubric=None, answer_format='Rating: [[{score}]]'"
+    with _server(tmp_path_factory, options) as server:
+        answer = httpx.post(server.url + "/get_reward", json={"query": ["Q? score=7"], "prompts": ["Q? "],
+                                                               "labels": ["4"]}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["rewards"] == [pytest.approx(2 / 3)]
+        body = {"prompts": ["Q?"], "completions": ["score=7"], "reference": ["4"]}
+        assert httpx.post(server.url + "/v1/score", json=body, timeout=60).status_code == 422
+        fitted = httpx.post(server.url + "/v1/score", json=dict(body, fit_columns=True), timeout=60)
+        assert fitted.status_code == 200 and fitted.json()["rewards"] == [pytest.approx(2 / 3)]
 
 
 def test_rm_remote_sends_rubrics_flags_failures_and_judges_a_group_as_one_request(scripted_server, monkeypatch):
