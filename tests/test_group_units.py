@@ -164,3 +164,32 @@ def test_every_pair_appears_once_per_design():
         for k in (1, 2, 3):
             pairs = ring(n, k, ring_order([str(i) for i in range(n)], seed=0))
             assert len(pairs) == len(set(pairs)) <= len(list(itertools.combinations(range(n), 2)))
+
+
+@pytest.mark.unit
+def test_a_member_anchor_that_breaks_every_comparison_gets_no_verdict():
+    """The anchor is a policy completion: one that broke the judge got ok=True and 0.5 while the others fell back
+    (to the minimum under fallback='min'), so breaking the judge paid. A group of one has no opponent."""
+    from tests._scripted import scripted_model
+
+    rm = scripted_model(protocol="prometheus-v2-relative", mode="generate", pairing="anchor", anchor="member:0",
+                        max_attempts=1, fallback="min")
+    anchor, *others = rm.score(["Q"] * 3, ["anchor BREAK", "one winner=B", "two winner=A"])
+    assert not anchor.ok and anchor.fallback and anchor.reward == 0.0
+    assert all(not r.ok for r in others)
+    judged = scripted_model(protocol="prometheus-v2-relative", mode="generate", pairing="anchor", anchor="member:0")
+    assert judged.score(["Q"] * 2, ["anchor", "one winner=B"])[0].reward == 0.5  # judged against someone: a tie
+    alone = judged.score(["Q"], ["alone"])[0]
+    assert not alone.ok and alone.fallback_cause == "no_opponent"
+
+
+@pytest.mark.unit
+def test_with_one_order_who_is_shown_first_is_not_the_texts_sort_order():
+    """A judge that favours the first response ranked completions by how their text sorts: a leading space won."""
+    from reward_judge.groups.pairwise import _shown_second
+
+    pairs = [(f"answer {i}", f"reply {i}") for i in range(40)]
+    for a, b in pairs:  # either way round, exactly one of the two goes second
+        assert _shown_second(7, a, b) != _shown_second(7, b, a)
+    smaller_first = [not _shown_second(7, min(a, b), max(a, b)) for a, b in pairs]
+    assert 0 < sum(smaller_first) < len(pairs)

@@ -10,6 +10,7 @@ pipeline, both orders are combined (`reward_judge.groups.combine`) and aggregate
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -39,6 +40,13 @@ class PlannedPair:
     y: int
     forward: int
     backward: Optional[int]
+
+
+def _shown_second(seed: int, x_text: str, y_text: str) -> bool:
+    """Whether ``x`` goes second in a one-order comparison with ``y``: a fair coin per (seed, pair), either way round."""
+    first, second = sorted((x_text, y_text))
+    digest = hashlib.sha256("\x00".join([str(seed), first, second]).encode()).digest()
+    return bool(digest[0] & 1) == (x_text == first)
 
 
 def group_value_reward(value: float, normalize: Any, strength: Optional[float] = None) -> float:
@@ -94,9 +102,14 @@ class PairwiseJob:
                                  f"{len(group.rows)} completion(s)")
             anchor = self.anchor_of[group.index] = group.entrant_of(group.rows[member])
             return [(e, anchor) for e in range(n) if e != anchor]
-        if cfg.pairing == RING:
-            return ring(n, cfg.pairing_k, ring_order([e.text for e in group.entrants], self.seed))
-        return round_robin(n)
+        pairs = (ring(n, cfg.pairing_k, ring_order([e.text for e in group.entrants], self.seed))
+                 if cfg.pairing == RING else round_robin(n))
+        if cfg.both_orders:
+            return pairs
+        # one order only: who is shown first is drawn per pair from the seed and both texts, not their sort order
+        # (which a completion's first characters would choose, with a judge that favours the first response)
+        texts = [e.text for e in group.entrants]
+        return [(y, x) if _shown_second(self.seed, texts[x], texts[y]) else (x, y) for x, y in pairs]
 
     def _plan(self, renderer: "RequestRenderer", group: Group, x: int, y: int) -> None:
         first = self.rows[group.rows[0]]
@@ -151,7 +164,12 @@ class PairwiseJob:
                 values[pair.x] = outcome.outcome
             anchor = self.anchor_of.get(group.index)
             if anchor is not None:
-                values[anchor] = 0.5  # the anchor against itself
+                # the anchor against itself ties, but only where it was judged against someone: an anchor (a policy
+                # completion) that broke every comparison, or met no one, gets no verdict, as the members do
+                judged = any(v is not None for k, v in enumerate(values) if k != anchor)
+                values[anchor] = 0.5 if judged else None
+                if n == 1:
+                    return values, none, "no opponent: the group has a single completion"
             return values, none, None
         if n == 1:
             if copies[0] > 1:  # every completion is the same text: they tie, no judge needed

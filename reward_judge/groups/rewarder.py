@@ -11,6 +11,7 @@ scoring path.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -97,10 +98,20 @@ class GroupRewarder:
         groups = form_groups(everyone)
         self.stats.calls += 1
         self.stats.rollouts += n
+        # every process builds the same requests: rank 0's call number seeds the shown order (a process that made
+        # one more call alone must not show the judge another order), and the requests are checked to agree
+        call = all_gather(self.stats.calls, world)[0]
         if isinstance(self.renderer.protocol, ListwiseProtocol):
-            job: Any = ListwiseJob(everyone, groups, self.renderer, self.rule, seed=self.seed, call=self.stats.calls)
+            job: Any = ListwiseJob(everyone, groups, self.renderer, self.rule, seed=self.seed, call=call)
         else:
             job = PairwiseJob(everyone, groups, self.renderer, self.options, self.rule, seed=self.seed)
+        if world > 1:
+            digest = hashlib.sha256("\x00".join(r.dedup_key for r in job.requests).encode()).hexdigest()
+            digests = all_gather(digest, world)
+            if len(set(digests)) > 1:
+                raise RuntimeError(f"the {world} processes built different judge requests for one gathered batch "
+                                   f"(process {rank} differs from process 0): their verdicts would be matched to the "
+                                   "wrong rows; every process must call with the same settings at the same point")
         outcomes = self._judge(job.requests, rank, world)
         results, summaries = job.results(outcomes, mode=self.mode)
         # a group is counted by the process that holds its first row, so sums over processes are exact
