@@ -132,8 +132,7 @@ class RubricRewards:
             note_once(self.names[index], "rubric", f"column {cfg.rubric_column!r} ignored: {self.names[index]} judges "
                                                    "its own rubric (for_rubrics)")
         state = kwargs.get("trainer_state")
-        # a snapshot, compared by value: a caller that refills the same lists in place makes a new call
-        key = (_snapshot(prompts), _snapshot(completions), _snapshot(reference), getattr(state, "global_step", None))
+        key = (prompts, completions, reference, getattr(state, "global_step", None))
         with self._lock:
             batch = self._batch
             if batch is not None and index not in batch.served and _same_call(batch.key, key):
@@ -143,7 +142,9 @@ class RubricRewards:
                 return batch.results[index], 0.0, True
             started = time.perf_counter()
             results = self.score(prompts, completions, reference=reference)
-            batch = _Batch(key, results, time.perf_counter() - started, {index})
+            # the judged batch keeps a snapshot, compared by value: lists refilled in place make a new call (only
+            # the judging call copies; the calls it serves compare against the copy)
+            batch = _Batch(tuple(_snapshot(part) for part in key), results, time.perf_counter() - started, {index})
             self._batch = batch
             self._release_if_done(batch)
             return results[index], batch.seconds, False

@@ -160,11 +160,11 @@ class OpenAIBackend(JudgeBackend):
         except Exception as exc:  # the server may start after the trainer: the judge's config is the fallback
             logger.info("could not read the judge server's /v1/models (%s)", exc)
             return None
-        lengths = [e.get("max_model_len") for e in entries if isinstance(e, dict) and e.get("id") in (self.model, None)]
+        entries = [e for e in entries if isinstance(e, dict)]
+        # the judge's own entry; a server that serves one model under another name: that one
+        named = [e for e in entries if e.get("id") == self.model] or (entries if len(entries) == 1 else [])
+        lengths = [e.get("max_model_len") for e in named]
         lengths = [n for n in lengths if isinstance(n, int) and not isinstance(n, bool) and n > 0]
-        if not lengths:
-            lengths = [e.get("max_model_len") for e in entries if isinstance(e, dict) and len(entries) == 1]
-            lengths = [n for n in lengths if isinstance(n, int) and not isinstance(n, bool) and n > 0]
         return min(lengths) if lengths else None
 
     def _adds_special_tokens(self) -> bool:

@@ -65,8 +65,8 @@ class VLLMBackend(JudgeBackend):
                                                       trust_remote_code=context.trust_remote_code)
         self.tokenizer = tokenizer
         # the dtype and a quantisation change the verdicts: they are part of the judge's cache identity
-        numerics = f"dtype:{options.dtype}" + "".join(f"|{k}:{options.engine_args[k]}" for k in ("quantization",)
-                                                      if options.engine_args.get(k) is not None)
+        quantization = options.engine_args.get("quantization")
+        numerics = f"dtype:{options.dtype}" + (f"|quantization:{quantization}" if quantization is not None else "")
         self.identity = "vllm:" + (context.identity or "|".join(
             part for part in (context.model, context.revision and f"rev:{context.revision}",
                               _local_fingerprint(context.model)) if part)) + "|" + numerics
