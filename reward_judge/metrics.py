@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .result import JudgeResult
+from .rewarding import JUDGE_READ_CAUSES
 
 
 def trainer_metrics(name: str, results: Sequence[JudgeResult], seconds: float) -> dict[str, float]:
@@ -25,8 +26,9 @@ def trainer_metrics(name: str, results: Sequence[JudgeResult], seconds: float) -
     return {
         f"{name}/parse_failure_rate": sum(not r.ok for r in results) / n,
         f"{name}/fallbacks": float(sum(r.fallback for r in results)),
-        # the rollout itself left the judge without a verdict (a judge-breaker shows here)
-        f"{name}/rollout_fallbacks": float(sum(r.fallback and r.fallback_cause == "rollout" for r in results)),
+        # the judge read the rollout and gave no verdict (a judge-breaker shows here, and whoever a group
+        # compared only with judge-breakers: "unattributed")
+        f"{name}/rollout_fallbacks": float(sum(r.fallback and r.fallback_cause in JUDGE_READ_CAUSES for r in results)),
         f"{name}/cache_hit_rate": sum(r.cached for r in results) / n,
         f"{name}/judge_seconds": seconds,
         **cascade_metrics(results, name),

@@ -24,7 +24,9 @@ class JudgeResult:
         fallback: ``True`` when ``reward`` is the declared fallback, not the judge's verdict.
         fallback_cause: why there is no verdict: ``"rollout"`` (the judge could not judge this rollout: no
             readable answer on it, or an input that cannot be cut to fit), ``"backend"`` (the judge never
-            answered) or ``"no_opponent"`` (a group reward had nothing to compare it with); ``None`` with a verdict.
+            answered), ``"no_opponent"`` (a group reward had nothing to compare it with) or ``"unattributed"``
+            (its group comparisons failed, and the group cannot tell which of the two texts caused it); ``None``
+            with a verdict.
         truncated: response tokens cut to fit the judge's input limit (0: the input was whole).
         error: why the answer is missing, or ``None``.
         winner: ``"A"``, ``"B"`` or ``"tie"`` for pairwise protocols.

@@ -5,11 +5,16 @@ A result without a valid verdict says why (``JudgeResult.fallback_cause``):
 - ``"rollout"``: the judge could not judge this rollout because of the rollout itself: it wrote no readable
   answer on it after every attempt (a judge-breaker), or the input cannot be cut to fit;
 - ``"backend"``: the judge never answered (the backend failed: out of memory, an HTTP error, an outage);
-- ``"no_opponent"``: a group reward had nothing to compare the completion with.
+- ``"no_opponent"``: a group reward had nothing to compare the completion with;
+- ``"unattributed"``: a group reward's comparisons of the completion all failed on what the judge read, but
+  the group cannot tell whether this completion or its opponent caused it (a pair of two, or a completion
+  compared only with others that failed every comparison too).
 
 ``fallback="min"`` gives a ``"rollout"`` failure the protocol's lowest reward (after normalisation; for group
 rewards the group's lowest value), so text that breaks the judge is never better off than the worst
-answer; the other causes are not the rollout's doing and get ``None`` (left out of TRL's baseline).
+answer. An ``"unattributed"`` one gets it too: one of the texts broke the judge and the group cannot tell
+which, so each of them may have. ``"backend"`` and ``"no_opponent"`` are not the rollout's doing and get
+``None`` (left out of TRL's baseline).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ FALLBACK_MIN = "min"
 CAUSE_ROLLOUT = "rollout"
 CAUSE_BACKEND = "backend"
 CAUSE_NO_OPPONENT = "no_opponent"
+CAUSE_UNATTRIBUTED = "unattributed"
+#: The causes where the judge read the rollout and gave no verdict: ``fallback="min"`` gives them the minimum.
+JUDGE_READ_CAUSES = (CAUSE_ROLLOUT, CAUSE_UNATTRIBUTED)
 
 Fallback = Union[None, float, str]
 
@@ -58,12 +66,13 @@ class RewardRule:
         """The reward of a rollout without a valid verdict, for a failure of ``cause``.
 
         ``None`` for ``fallback=None`` and ``"raise"``; the number for a number; for ``"min"``, ``lowest`` (the
-        lowest reward the protocol or group gives) when the rollout caused it, else ``None``.
+        lowest reward the protocol or group gives) when the rollout caused it, or may have (``"unattributed"``),
+        else ``None``.
         """
         if self.fallback is None or self.fallback == FALLBACK_RAISE:
             return None
         if self.fallback == FALLBACK_MIN:
-            if cause != CAUSE_ROLLOUT:
+            if cause not in JUDGE_READ_CAUSES:
                 return None
             if lowest is None:
                 raise ValueError("fallback='min' needs the lowest reward of the protocol or group")

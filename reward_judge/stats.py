@@ -18,7 +18,8 @@ class JudgeStats:
         backend_errors: attempts where the backend failed for that input (counted per input).
         retries: repeated attempts. fallbacks: results that got the declared fallback.
         fallback_causes: those fallbacks by cause (``rollout``: the judge could not judge the rollout itself;
-            ``backend``: the judge never answered; ``no_opponent``: a group had nothing to compare it with).
+            ``backend``: the judge never answered; ``no_opponent``: a group had nothing to compare it with;
+            ``unattributed``: a group could not tell which completion of its failed comparisons caused them).
         duplicates_skipped: rollouts judged once for an identical earlier one in the same call.
         truncated: rollouts whose response was cut to fit. cache_hits: verdicts served by the cache.
         sanitized: rollouts whose text had to change to be tokenisable (lone surrogates became U+FFFD).

@@ -6,8 +6,9 @@ last ``score=N`` (or ``winner=A``) written in the input and answers in the proto
 test states in its rollout what the judge will say. It runs in microseconds, so tests of what happens
 *around* the judge need no model. Tests of what the model does stay on the real embedded judge.
 
-Inputs containing ``CRASH`` make the call raise (the whole batch, as a real backend failing would), and
-``GARBLE`` makes the first attempt unreadable (a greedy call) while a sampled retry answers; ``BREAK``
+Inputs containing ``CRASH`` make the call raise (the whole batch, as a real backend failing would),
+``GENFAIL`` makes only generation raise (a read of the answer slot still answers), and ``GARBLE`` makes
+the first attempt unreadable (a greedy call) while a sampled retry answers; ``BREAK``
 makes every attempt unreadable (a judge-breaker that works). A listwise input (lines ``[Response k]``)
 gets one JSON object with a score per response header it reads: the last ``score=N`` of that response.
 ``sure=P`` sets the probability of the named answer in a read distribution (0.6 otherwise), and
@@ -73,6 +74,8 @@ class ScriptedBackend(JudgeBackend):
         self.calls.append((method, len(inputs)))
         if any("CRASH" in i.text for i in inputs):
             raise BackendError("scripted backend failure: an input says CRASH")
+        if method == "generate" and any("GENFAIL" in i.text for i in inputs):
+            raise BackendError("scripted backend failure: generation of an input that says GENFAIL")
 
     def generate(self, inputs: Sequence[JudgeInput], params: GenerationParams) -> list[str]:
         self._check(inputs, "generate")

@@ -98,6 +98,42 @@ def test_a_direct_read_without_valid_answers_escalates_unless_the_threshold_is_z
 
 
 @pytest.mark.unit
+def test_a_backend_failure_of_the_escalated_read_fails_only_its_row_and_keeps_its_record():
+    # B is unsure and its feedback cannot be generated; C says GENFAIL too but is sure, so it is never generated
+    prompts = ["A. score=4 sure=0.9", "B. score=2 sure=0.3 GENFAIL", "C. score=5 sure=0.9 GENFAIL",
+               "D. score=3 sure=0.3 rethink=5"]
+    rm = scripted_model(mode="cascade", cascade_threshold=0.5, max_attempts=2)
+    a, b, c, d = rm.score(prompts, ["a", "b", "c", "d"])
+    assert (a.ok, c.ok, d.ok) == (True, True, True) and c.score == pytest.approx(4.75)
+    assert d.score == scripted_model(mode="expected").score(prompts[3:], ["d"])[0].score  # escalated beside B
+    assert not b.ok and b.fallback and b.fallback_cause == "backend" and "GENFAIL" in b.error
+    # the failed row still says it was escalated, with its direct read and no expected score
+    assert b.extra["cascade"]["escalated"] is True and b.extra["cascade"]["expected_score"] is None
+    assert b.extra["cascade"]["direct_score"] == pytest.approx(2.875)
+    assert b.extra["cascade"]["direct_distribution"]["2"] == pytest.approx(0.3)
+    assert rm.stats.cascade_reads == 4 and rm.stats.escalations == 2 and rm.stats.escalation_rate == 0.5
+    assert rm.stats.backend_errors == 2  # B's two attempts; the other rows are not read again
+    direct_reads = [rows for method, rows in rm.backend.calls if method == "answer_logprobs"]
+    assert direct_reads[0] == 4 and all(rows <= 2 for rows in direct_reads[1:])
+
+
+@pytest.mark.unit
+def test_each_judged_order_of_a_group_reward_carries_its_cascade_record():
+    rm = scripted_model(protocol="prometheus-v2-relative", mode="cascade", cascade_threshold=0.7)
+    completions = ["one winner=B sure=0.9", "two winner=A sure=0.5"]
+    results = rm.score(["Q"] * 2, completions)
+    orders = [o for r in results for c in r.extra["comparisons"] for o in c["orders"]]
+    assert len(orders) == 4 and all("cascade" in o for o in orders)
+    # the judge reads the last winner=/sure= in its input: the second-shown completion's
+    by_first = {o["shown_first"]: o["cascade"] for o in results[0].extra["comparisons"][0]["orders"]}
+    assert by_first["self"]["escalated"] is True and by_first["self"]["confidence"] == pytest.approx(0.5)
+    assert by_first["opponent"]["escalated"] is False and by_first["opponent"]["confidence"] == pytest.approx(0.9)
+    assert by_first["self"]["direct_winner"] == "A" and by_first["self"]["expected_winner"] == "A"
+    assert "expected_winner" not in by_first["opponent"]
+    assert rm.stats.cascade_reads == 2 and rm.stats.escalations == 1
+
+
+@pytest.mark.unit
 def test_a_cascade_verdict_is_cached_apart_from_direct_and_expected(tmp_path):
     cache = str(tmp_path / "cascade.sqlite")
     scripted_model(mode="direct", cache=cache).score(PROMPTS, COMPLETIONS)

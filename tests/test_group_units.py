@@ -176,11 +176,45 @@ def test_a_member_anchor_that_breaks_every_comparison_gets_no_verdict():
                         max_attempts=1, fallback="min")
     anchor, *others = rm.score(["Q"] * 3, ["anchor BREAK", "one winner=B", "two winner=A"])
     assert not anchor.ok and anchor.fallback and anchor.reward == 0.0
+    assert anchor.fallback_cause == "rollout"  # the one text common to every failed comparison
     assert all(not r.ok for r in others)
+    # each member was compared only with the breaker: nothing says it broke the judge, nor that it did not
+    assert [(r.fallback_cause, r.reward) for r in others] == [("unattributed", 0.0)] * 2
     judged = scripted_model(protocol="prometheus-v2-relative", mode="generate", pairing="anchor", anchor="member:0")
     assert judged.score(["Q"] * 2, ["anchor", "one winner=B"])[0].reward == 0.5  # judged against someone: a tie
     alone = judged.score(["Q"], ["alone"])[0]
     assert not alone.ok and alone.fallback_cause == "no_opponent"
+
+
+@pytest.mark.unit
+def test_a_failed_comparison_is_charged_to_the_text_that_caused_it_where_the_group_can_tell():
+    """A completion compared only with a judge-breaker was blamed (cause "rollout") and got the minimum."""
+    from tests._scripted import scripted_model
+
+    rm = scripted_model(protocol="prometheus-v2-relative", mode="generate", max_attempts=1, fallback="min")
+    careful, breaker = rm.score(["Q"] * 2, ["a careful, correct answer winner=B", "breaker BREAK"])
+    # a pair of two: either text may have broken the judge. Neither is charged, but both get the minimum: the
+    # breaker is never better off than the worst honest answer (in GRPO the pair's advantages are 0 either way)
+    assert [(r.fallback, r.fallback_cause, r.reward) for r in (careful, breaker)] == [(True, "unattributed", 0.0)] * 2
+    assert rm.stats.fallback_causes["unattributed"] == 2 and rm.stats.fallbacks == 2
+    # beside completions the judge reads, the breaker is singled out and gets the group's minimum
+    rm = scripted_model(protocol="prometheus-v2-relative", mode="generate", max_attempts=1, fallback="min")
+    results = rm.score(["Q"] * 3, ["one winner=B", "breaker BREAK", "two winner=A"])
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].fallback_cause == "rollout" and results[1].reward == min(r.reward for r in results)
+    # a ring: 0 (innocent) sits between the breakers 1 and 5; 2, 3, 4 are read fine
+    from reward_judge.groups.combine import PairOutcome
+    from reward_judge.groups.pairwise import PlannedPair, _charged
+
+    failed, fine = PairOutcome(None, None, "x-first order: no verdict"), PairOutcome(0.5, True)
+    ring = [(0, 1, failed), (1, 2, failed), (2, 3, fine), (3, 4, fine), (4, 5, failed), (0, 5, failed)]
+    assert _charged([(PlannedPair(0, x, y, 2 * k, 2 * k + 1), o) for k, (x, y, o) in enumerate(ring)]) == {1, 5}
+    # breakers across from each other on a ring of four: every comparison fails, nothing singles anyone out
+    square = [(0, 1), (1, 2), (2, 3), (0, 3)]
+    assert _charged([(PlannedPair(0, x, y, k, None), failed) for k, (x, y) in enumerate(square)]) == set()
+    # a backend failure is nobody's doing
+    outage = PairOutcome(None, None, "x-first order: HTTP 503", backend_error=True)
+    assert _charged([(PlannedPair(0, 0, 1, 0, None), outage), (PlannedPair(0, 1, 2, 1, None), fine)]) == set()
 
 
 @pytest.mark.unit

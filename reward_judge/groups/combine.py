@@ -44,6 +44,8 @@ class OrderVerdict:
     attempts: int = 0
     #: The order has no verdict because the backend failed (not because of what the judge read).
     backend_error: bool = False
+    #: ``mode="cascade"``: whether this order was escalated, its direct and expected winners (`CascadeScorer`).
+    cascade: Optional[dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:
@@ -58,18 +60,20 @@ class OrderVerdict:
     def of(cls, judgment: "Judgment", *, cached: bool = False) -> "OrderVerdict":
         """The order verdict of a pipeline judgment (soft when it carries a winner distribution)."""
         attempts = 0 if cached else judgment.attempts
+        cascade = judgment.extra.get("cascade") if judgment.extra else None
         if not judgment.ok:
             return cls(error=judgment.error or "no valid verdict", cached=cached, attempts=attempts,
-                       backend_error=judgment.backend_error)
+                       backend_error=judgment.backend_error, cascade=cascade)
         winner = judgment.verdict.winner
         if winner is None:
             return cls(error=f"pairwise verdict without a winner (score={judgment.verdict.score!r}): a group needs "
-                             "a protocol whose answers name the better response", cached=cached, attempts=attempts)
+                             "a protocol whose answers name the better response", cached=cached, attempts=attempts,
+                       cascade=cascade)
         by_winner = judgment.extra.get("winner_distribution") if judgment.extra else None
         if by_winner:
             return cls(float(by_winner.get("A", 0.0)), float(by_winner.get("tie", 0.0)), float(by_winner.get("B", 0.0)),
-                       soft=True, winner=winner, cached=cached, attempts=attempts)
-        return cls.hard(winner, cached=cached, attempts=attempts)
+                       soft=True, winner=winner, cached=cached, attempts=attempts, cascade=cascade)
+        return cls.hard(winner, cached=cached, attempts=attempts, cascade=cascade)
 
     def outcome_first(self) -> float:
         """Expected outcome of the first-shown response: P(first) + P(tie) / 2."""
@@ -92,6 +96,8 @@ class OrderVerdict:
             data.update(p_first=self.p_first, p_tie=self.p_tie, p_second=self.p_second)
         if self.error is not None:
             data["error"] = self.error
+        if self.cascade is not None:
+            data["cascade"] = dict(self.cascade)
         return data
 
 

@@ -21,7 +21,7 @@ from ..rollout_text import completion_text
 from ..normalize import normalize_score
 from ..protocols.listwise import ListwiseAnswerError, ListwiseProtocol
 from ..result import JudgeResult
-from ..rewarding import CAUSE_BACKEND, CAUSE_ROLLOUT
+from ..rewarding import CAUSE_BACKEND, CAUSE_ROLLOUT, CAUSE_UNATTRIBUTED
 from .grouping import Group, Row
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,7 +100,9 @@ class ListwiseJob:
                     result.error = error or "no valid listwise answer"
                     result.fallback = True
                     # one answer for the whole group: a failure cannot be laid on one member, every member gets it
-                    result.fallback_cause = CAUSE_BACKEND if judgment.backend_error else CAUSE_ROLLOUT
+                    # (a group of one distinct text caused it; of several, any of them may have)
+                    result.fallback_cause = (CAUSE_BACKEND if judgment.backend_error else
+                                             CAUSE_ROLLOUT if len(group.entrants) == 1 else CAUSE_UNATTRIBUTED)
                     result.feedback = judgment.verdict.feedback
                     result.reward = self.rule.fallback_reward(result.fallback_cause,
                                                               lowest=self.rule.lowest_reward(protocol))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..result import JudgeResult
-from ..rewarding import CAUSE_BACKEND, CAUSE_NO_OPPONENT, CAUSE_ROLLOUT
+from ..rewarding import CAUSE_BACKEND, CAUSE_NO_OPPONENT, CAUSE_ROLLOUT, CAUSE_UNATTRIBUTED
 from .aggregate import BRADLEY_TERRY, bradley_terry, expected_win_rates, resolve_aggregation, win_rates
 from .combine import OrderVerdict, PairOutcome, combine
 from .grouping import Group, Row
@@ -40,6 +40,50 @@ class PlannedPair:
     y: int
     forward: int
     backward: Optional[int]
+
+
+def _charged(played: Sequence[tuple[PlannedPair, PairOutcome]]) -> set[int]:
+    """The entrants charged with the failed comparisons they took part in (``fallback_cause="rollout"``).
+
+    The judge read both texts of a failed comparison, so either may have caused it. An entrant is charged when
+    the opponent of one of its failed comparisons got a valid verdict elsewhere (that clears the opponent), or
+    when it is the one text common to two or more failed comparisons whose other sides have no valid
+    comparison either (a member anchor that broke every comparison). When nothing singles one side out (a
+    pair of two, or a ring of entrants that failed every comparison), nobody is charged. Backend failures
+    charge nobody.
+
+    Example:
+        >>> a_b, b_c = PlannedPair(0, 0, 1, 0, 1), PlannedPair(0, 1, 2, 2, 3)
+        >>> failed, fine = PairOutcome(None, None, "x-first order: no verdict"), PairOutcome(0.5, True)
+        >>> sorted(_charged([(a_b, failed), (b_c, fine)])), sorted(_charged([(a_b, failed)]))
+        ([0], [])
+        >>> sorted(_charged([(a_b, failed), (b_c, failed)]))   # 1 is in both failures: the common text
+        [1]
+    """
+    cleared = {side for pair, outcome in played if outcome.ok for side in (pair.x, pair.y)}
+    failed = [frozenset((pair.x, pair.y)) for pair, outcome in played if not outcome.ok and not outcome.backend_error]
+    charged = {me for sides in failed for me in sides if (sides - {me}) & cleared}  # its opponent was read elsewhere
+    # the failed comparisons no charged entrant explains: the common text of two or more of them is charged
+    unexplained = {sides for sides in failed if not sides & charged}
+    for component in _components(unexplained):
+        common = frozenset.intersection(*component)
+        if len(component) >= 2 and len(common) == 1:
+            charged |= common
+    return charged
+
+
+def _components(edges: set[frozenset[int]]) -> list[list[frozenset[int]]]:
+    """``edges`` (pairs of entrants) split into connected components, each a list of its edges."""
+    components: list[tuple[set[int], list[frozenset[int]]]] = []
+    for edge in sorted(edges, key=sorted):
+        touching = [c for c in components if c[0] & edge]
+        nodes, members = set(edge), [edge]
+        for c in touching:
+            components.remove(c)
+            nodes |= c[0]
+            members += c[1]
+        components.append((nodes, members))
+    return [members for _, members in components]
 
 
 def _shown_second(seed: int, x_text: str, y_text: str) -> bool:
@@ -144,13 +188,14 @@ class PairwiseJob:
             lowest = min([group_value_reward(0.0, self.rule.normalize)]
                          + [group_value_reward(v, self.rule.normalize, s) for v, s in zip(values, strengths, strict=True)
                             if v is not None])
+            charged = _charged(played)
             for e, entrant in enumerate(group.entrants):
                 comparisons = [self._record(group, pair, outcome, verdicts, e) for pair, outcome in played
                                if e in (pair.x, pair.y)]
                 is_anchor = self.anchor_of.get(group.index) == e
                 for row in entrant.rows:
                     results[row] = self._result(values[e], strengths[e], why, comparisons, summary, mode, is_anchor,
-                                                lowest)
+                                                lowest, charged=e in charged)
         return results, summaries  # type: ignore[return-value]
 
     def _values(self, group: Group, played: list[tuple[PlannedPair, PairOutcome]]
@@ -222,7 +267,7 @@ class PairwiseJob:
 
     def _result(self, value: Optional[float], strength: Optional[float], why: Optional[str],
                 comparisons: list[dict[str, Any]], summary: dict[str, Any], mode: str, is_anchor: bool,
-                lowest: float) -> JudgeResult:
+                lowest: float, *, charged: bool) -> JudgeResult:
         orders = [o for c in comparisons for o in c["orders"]]
         # each result owns its records: changing one never changes another's
         comparisons = copy.deepcopy(comparisons)
@@ -240,8 +285,11 @@ class PairwiseJob:
                 result.fallback_cause = CAUSE_NO_OPPONENT
             elif all(c.get("backend_error") for c in comparisons if "error" in c):
                 result.fallback_cause = CAUSE_BACKEND
-            else:  # the judge read its comparisons and gave no verdict on them
+            elif charged:  # the judge gave no verdict on it beside an opponent it judged elsewhere
                 result.fallback_cause = CAUSE_ROLLOUT
+            else:  # no verdict on its comparisons, but nothing tells whether it or its opponents caused that:
+                # under fallback="min" it still gets the minimum, since it may be the judge-breaker
+                result.fallback_cause = CAUSE_UNATTRIBUTED
             result.reward = self.rule.fallback_reward(result.fallback_cause, lowest=lowest)
             result.feedback = ""
             return result

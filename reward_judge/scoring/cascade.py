@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..backends.base import ANSWER_LOGPROBS, GENERATE
+from ..isolation import isolated
 from ..verdicts import Judgment
 from .base import AttemptPlan, Scorer
 from .distribution import DirectScorer, ExpectedScorer
@@ -121,8 +122,10 @@ class CascadeScorer(Scorer):
         direct = self.direct.attempt(requests, attempt)  # deterministic: the same read on a retry
         confidence = [self.escalation.confidence(j.distribution if j.ok else None) for j in direct]
         escalated = [k for k, c in enumerate(confidence) if self.escalation.escalates(c)]
-        expected = dict(zip(escalated, self.expected.attempt([requests[k] for k in escalated], attempt)
-                            if escalated else [], strict=True))
+        # a backend failure of the escalated read fails only its own rows, each keeping its direct read in the record
+        # (raised out of the whole attempt, it would lose the record and re-read every direct row of the batch)
+        expected = dict(zip(escalated, isolated(lambda batch: self.expected.attempt(batch, attempt),
+                                                [requests[k] for k in escalated]), strict=True))
         judgments = []
         for k, (first, sure) in enumerate(zip(direct, confidence, strict=True)):
             final = expected.get(k, first)
