@@ -219,3 +219,23 @@ def _tokenizer():
     from reward_judge.embedded import embedded_judge_path
 
     return AutoTokenizer.from_pretrained(embedded_judge_path()[0])
+
+
+@pytest.mark.unit
+def test_a_vllm_judges_identity_holds_its_dtype_and_quantisation(tmp_path):
+    """A bfloat16 or quantised vLLM judge was served the float32 judge's cached verdicts (one identity for all)."""
+    from types import SimpleNamespace
+
+    from reward_judge.backends.base import BackendContext
+    from reward_judge.backends.vllm.backend import VLLMBackend
+    from reward_judge.backends.vllm.options import VLLMOptions
+
+    context = BackendContext(name="judge", model=str(tmp_path), identity="embedded:judge-digest")
+    tokenizer = SimpleNamespace(eos_token_id=2)  # no engine starts (start=False): only the identity is built
+
+    def identity(**options):
+        return VLLMBackend(context, VLLMOptions(max_model_len=2048, **options), tokenizer=tokenizer, start=False).identity
+
+    assert identity(dtype="float32") == identity(dtype="float32") == "vllm:embedded:judge-digest|dtype:float32"
+    assert len({identity(dtype="float32"), identity(dtype="bfloat16"), identity(dtype="auto"),
+                identity(dtype="float32", engine_args={"quantization": "fp8"})}) == 4

@@ -66,3 +66,16 @@ def test_reward_file_command_prints_the_installed_files():
                               capture_output=True, text=True, check=True)
         assert Path(done.stdout.strip()) == Path(module.__file__).resolve()
         assert "use:" in done.stderr
+
+
+@pytest.mark.unit
+def test_the_verl_router_asks_for_the_served_model_only_when_none_is_named():
+    """verl's router may not serve /v1/models: a model named in the settings is used without asking."""
+    from reward_judge.integrations.verl_router import router_settings
+    from tests._servers import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there: any request would fail
+    named = router_settings(JudgeSettings(options={"model": "judge-7b"}), address)
+    assert named.options["model"] == "judge-7b" and named.options["base_url"] == f"http://{address}"
+    with pytest.raises(ValueError, match=r"did not name its model on /v1/models.*set options.model"):
+        router_settings(JudgeSettings(), address)

@@ -99,3 +99,21 @@ def test_a_response_that_writes_the_assistant_marker_cannot_move_the_split(token
     registered = JudgeRewardModule(judge, tokenizer, prompts=PROMPTS[:1], fallback_reward=-1.0)
     prompt, response_ids = registered.split(sequence)
     assert prompt == PROMPTS[0] and tokenizer.decode(response_ids, skip_special_tokens=True).startswith("5, I think.")
+
+
+def test_a_judge_numeric_fallback_is_counted_as_a_fallback(tokenizer, default_judge):
+    """A judge built with a numeric fallback answers a failed row with that number: PPO counted it as judged."""
+    from tests._faults import FailingBackend
+
+    config = JudgeConfig(protocol=GRADE_PROTOCOL, chat_format="raw", max_new_tokens=4, max_attempts=1, fallback=0.25)
+    flaky = GenerativeRewardModel(FailingBackend(default_judge.backend, poison="CRASH"), config, judge="default")
+    module = JudgeRewardModule(flaky, tokenizer, fallback_reward=-1.0)
+    pad = tokenizer.pad_token_id
+    rows = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True)["input_ids"]
+            + tokenizer(r, add_special_tokens=False)["input_ids"] for p, r in zip(PROMPTS, ["4", "CRASH", "Hello!"])]
+    width = max(map(len, rows))
+    input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows])
+    mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
+    rewards = module.rewards_for(input_ids, mask).tolist()
+    assert rewards[1] == 0.25  # the judge's own fallback number, not a verdict
+    assert module.stats.fallbacks == 1 and module.stats.chat_marker == 3

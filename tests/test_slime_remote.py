@@ -61,6 +61,15 @@ def test_frameworks_labels_are_left_out_where_the_judge_has_no_reference_slot(tm
         assert httpx.post(server.url + "/v1/score", json=body, timeout=60).status_code == 422
         fitted = httpx.post(server.url + "/v1/score", json=dict(body, fit_columns=True), timeout=60)
         assert fitted.status_code == 200 and fitted.json()["rewards"] == [pytest.approx(2 / 3)]
+        # verl's remote functions, with the ground truth verl always passes
+        from reward_judge.integrations.verl import compute_score_remote, compute_score_remote_batch
+
+        one = compute_score_remote("s", "score=7", "4", {"question": "Q?"}, url=server.url)
+        assert one["score"] == pytest.approx(2 / 3) and one["judge_fallback"] == 0.0
+        batch = compute_score_remote_batch(["s", "s"], ["score=7", "score=4"], ["4", "9"],
+                                           [{"question": "Q?"}, {"question": "R?"}], url=server.url)
+        assert [r["score"] for r in batch] == [pytest.approx(2 / 3), pytest.approx(1 / 3)]
+        assert all(r["judge_fallback"] == 0.0 for r in batch)
 
 
 def test_rm_remote_sends_rubrics_flags_failures_and_judges_a_group_as_one_request(scripted_server, monkeypatch):
