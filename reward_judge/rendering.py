@@ -23,7 +23,7 @@ from .chat_format import ChatFormatter
 from .rollout_text import completion_text, prompt_text
 from .judge_input import JudgeInput, Message, Span, encode
 from .protocols import JudgeProtocol
-from .rubric import RubricLike
+from .rubric import Rubric, RubricLike, resolve_rubric
 from .textsafe import tokenizable
 from .truncation import InputTooLong, fit_responses
 
@@ -127,6 +127,9 @@ class RequestRenderer:
             reference = clean[1]
         protocol = self.protocol_for(reference)
         row_rubric = rubric is not None and protocol.uses_rubric
+        if row_rubric:  # a row's rubric is dataset text like the others: made tokenisable, and flagged
+            rubric, rubric_changed = _tokenizable_rubric(rubric)
+            sanitized = sanitized or rubric_changed
         use_rubric = (rubric if rubric is not None else self.rubric) if protocol.uses_rubric else None
 
         def build(texts: list[str]) -> JudgeInput:
@@ -148,7 +151,8 @@ class RequestRenderer:
                     raise InputTooLong(f"the judge input has {total} tokens, over max_input_tokens={limit} "
                                        "(truncation='fail')")
                 return JudgeRequest(protocol, judge_input, sanitized=sanitized)
-            fitted, dropped = fit_responses(build, responses, limit, count, self.tokenizer)  # type: ignore[arg-type]
+            fitted, dropped = fit_responses(build, responses, limit, count, self.tokenizer,  # type: ignore[arg-type]
+                                            present=protocol.present_response)
             return JudgeRequest(protocol, fitted, truncated=sum(dropped), sanitized=sanitized)
         except InputTooLong as exc:
             return JudgeRequest(protocol, judge_input, error=str(exc), sanitized=sanitized)
@@ -187,6 +191,23 @@ class RequestRenderer:
 
     def _has_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def _tokenizable_rubric(rubric: RubricLike) -> tuple[RubricLike, bool]:
+    """A row's rubric with lone surrogates replaced (`tokenizable`), and whether that changed it.
+
+    Left in, a surrogate made the judge text (sanitised as a whole) differ from the text the untrusted spans
+    were marked in, so the rubric's span was guessed, and text it wrote could become control tokens.
+    """
+    resolved = resolve_rubric(rubric, files=False)
+    if isinstance(resolved, str):
+        clean: RubricLike = tokenizable(resolved)
+    elif isinstance(resolved, Rubric):
+        clean = Rubric(tokenizable(resolved.criteria), [tokenizable(d) for d in resolved.descriptions],
+                       resolved.first_score)
+    else:
+        clean = resolved
+    return clean, clean != resolved
 
 
 def _substitute(marked: str, values: list[str]) -> tuple[str, tuple[Span, ...]]:

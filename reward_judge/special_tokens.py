@@ -95,9 +95,13 @@ def text_ids(tokenizer: Any, text: str) -> list[int]:
     piece cut out of a longer text must not get it, so that case is tokenised behind a newline anchor
     and the anchor's tokens are dropped.
     """
-    unsplit = _unsplit_control(tokenizer, text)
-    if unsplit is not None:  # a control token split_special_tokens leaves whole: tokenise both sides of its first character
-        return text_ids(tokenizer, text[:unsplit]) + text_ids(tokenizer, text[unsplit:])
+    ids: list[int] = []
+    for piece in _control_split(tokenizer, text):  # one pass, however many such tokens the text writes
+        ids += _piece_ids(tokenizer, piece)
+    return ids
+
+
+def _piece_ids(tokenizer: Any, text: str) -> list[int]:
     ids = list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
     if tokenizer.decode(ids) == text:
         return ids
@@ -108,14 +112,23 @@ def text_ids(tokenizer: Any, text: str) -> list[int]:
     return ids
 
 
-def _unsplit_control(tokenizer: Any, text: str) -> "int | None":
-    """Where to cut ``text`` (after the first character of a non-special control token in it), or ``None``.
+def _control_split(tokenizer: Any, text: str) -> list[str]:
+    """``text`` cut after the first character of every non-special control token in it (once, when there is none).
 
     ``split_special_tokens=True`` splits tokens flagged special only; a control token declared ``special: false``
     is still matched whole, so it is broken up by tokenising the text on both sides of its first character.
     """
-    found = [text.find(content) for content in _unflagged_controls(tokenizer) if content in text]
-    return min(found) + 1 if found else None
+    controls = [content for content in _unflagged_controls(tokenizer) if content in text]
+    pieces, start = [], 0
+    while controls:
+        found = [at for at in (text.find(content, start) for content in controls) if at >= 0]
+        if not found:
+            break
+        cut = min(found) + 1
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
 
 
 @lru_cache(maxsize=64)

@@ -67,13 +67,14 @@ def fit_response(render: Callable[[str], JudgeInput], response: str, limit: int,
 
 
 def fit_responses(render: Callable[[list[str]], JudgeInput], responses: Sequence[str], limit: int, count: Count,
-                  tokenizer: Any) -> tuple[JudgeInput, list[int]]:
+                  tokenizer: Any, present: Optional[Callable[[str], str]] = None) -> tuple[JudgeInput, list[int]]:
     """The judge input with ``responses`` cut to one shared per-response budget so it holds at most ``limit`` tokens.
 
     ``render(texts)`` builds the judge input from one text per response; ``count`` is the backend's token
     count. Returns (judge input, tokens dropped from each response). A response within the budget is
     whole; each longer one keeps its head and tail. Raises `InputTooLong` when even responses cut to
-    their markers do not fit (the prompt, reference or rubric alone is too long).
+    their markers do not fit (the prompt, reference or rubric alone is too long). ``present`` is how the
+    protocol shows a response (listwise quotes every line): budgets are planned on what the judge reads.
 
     Example:
         >>> class Chars:  # a toy tokenizer: one token per character
@@ -90,7 +91,8 @@ def fit_responses(render: Callable[[list[str]], JudgeInput], responses: Sequence
     if total <= limit:
         return judge_input, [0] * len(responses)
     ids = [text_ids(tokenizer, r) for r in responses]
-    costs = [count(JudgeInput(r, ((0, len(r)),) if r else ())) for r in responses]
+    shown = [present(r) for r in responses] if present is not None else responses
+    costs = [count(JudgeInput(r, ((0, len(r)),) if r else ())) for r in shown]
     fixed = count(render([""] * len(responses)))
     marker = count(JudgeInput(MARKER.format(n=max(len(i) for i in ids))))
 
@@ -112,7 +114,9 @@ def fit_responses(render: Callable[[list[str]], JudgeInput], responses: Sequence
     over_budget = None  # the smallest budget seen that does not fit
     for _ in range(24):
         if budget < 0:
-            break
+            if over_budget == 0 or fixed > limit:
+                break
+            budget = 0  # a step past every response's marker: the markers alone are the last thing to try
         candidate, dropped = build(budget)
         over = count(candidate) - limit
         if over <= 0:
