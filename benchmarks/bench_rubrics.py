@@ -4,6 +4,8 @@
     python benchmarks/bench_rubrics.py --rubrics helpfulness,harmlessness,honesty,reasoning \\
         --prompts 4 --group 8 --completion-words 40,250 --repeats 3 --json rubrics.json
     python benchmarks/bench_rubrics.py --backend vllm                  # the same on our in-process vLLM backend
+    python benchmarks/bench_rubrics.py --eval-file ../shared/data/prometheus/mt_bench_eval.json --eval-rows 8
+        # real Prometheus inputs: instruction, response and reference of a benchmark set's first rows
 
 For each completion length, the same rollouts are judged three ways, interleaved ``--repeats`` times.
 The cost compared is the median CPU time of the process (``time.process_time``, on ``--threads 1`` by
@@ -139,13 +141,30 @@ def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
     return {**split, "flops": int(flops)}
 
 
-def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespace) -> dict[str, Any]:
+def eval_rollouts(path: str, rows: int) -> tuple[list[str], list[str], list[Optional[str]], dict[str, int]]:
+    """The first ``rows`` items of a Prometheus absolute set (``mt_bench_eval.json``...): their instruction,
+    response and reference answer as the benchmark authors rendered them (each item's own rubric is not used:
+    every method judges the same ``--rubrics``), and the median words of each."""
+    from reward_judge.eval.datasets import read_prometheus_absolute
+
+    items = read_prometheus_absolute(path)[:rows]
+    words = {"instruction": statistics.median(len(i.prompt.split()) for i in items),
+             "response": statistics.median(len(i.response.split()) for i in items),
+             "reference": statistics.median(len((i.reference or "").split()) for i in items)}
+    return [i.prompt for i in items], [i.response for i in items], [i.reference for i in items], words
+
+
+def run_length(base: Any, rubrics: list[str], words: Any, args: argparse.Namespace) -> dict[str, Any]:
     from bench_judge import empty_prefix_cache
 
     from reward_judge import GenerativeRewardModel
 
-    prompts, completions = make_rollouts(args.prompts, args.group, words)
-    references = make_references(args.prompts, args.group, args.reference_words)
+    if words == "eval":
+        prompts, completions, references, median_words = eval_rollouts(args.eval_file, args.eval_rows)
+    else:
+        prompts, completions = make_rollouts(args.prompts, args.group, words)
+        references = make_references(args.prompts, args.group, args.reference_words)
+        median_words = None
     columns = {} if references is None else {"reference": references}
     k = len(rubrics)
     single = GenerativeRewardModel(base.backend, base.config.replace(rubric=rubrics[0]), judge=base.judge)
@@ -198,7 +217,10 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
     gap = max(abs(a - b) for sep, one_pass in zip(outputs["k separate"], outputs["k one pass"], strict=True)
               for a, b in zip(sep, one_pass, strict=True) if a is not None and b is not None)
     on_vllm = backend.name == "vllm"
+    workload = ({"eval_file": os.path.basename(args.eval_file), "eval_rows": len(prompts), "median_words": median_words}
+                if words == "eval" else {})
     return {"completion_words": words, "reference_words": args.reference_words, "rollouts": len(prompts), "rows": rows,
+            **workload,
             "breakdown": {} if on_vllm else {"1 rubric": tree_breakdown(single, single_requests),
                                              "k one pass": tree_breakdown(base, requests)},
             "max_abs_diff_vs_separate": gap,
@@ -207,8 +229,14 @@ def run_length(base: Any, rubrics: list[str], words: int, args: argparse.Namespa
 
 def print_length(result: dict[str, Any], k: int) -> None:
     words = result["completion_words"]
-    reference = f", references of {result['reference_words']} words" if result["reference_words"] else ", no reference"
-    print(f"\ncompletions of {words} words{reference}, {result['rollouts']} rollouts, k = {k} rubrics")
+    if words == "eval":
+        median = ", ".join(f"{part} {n:g}" for part, n in result["median_words"].items())
+        print(f"\n{result['eval_file']}, its first {result['eval_rows']} items (median words: {median}), "
+              f"k = {k} rubrics")
+    else:
+        reference = (f", references of {result['reference_words']} words" if result["reference_words"]
+                     else ", no reference")
+        print(f"\ncompletions of {words} words{reference}, {result['rollouts']} rollouts, k = {k} rubrics")
     print(f"{'method':<12} {'judged':>6} {'CPU s':>7} {'x 1 rubric':>10} {'wall s':>7} {'x 1 rubric':>10} "
           f"{'input tok':>10} {'tokens run':>10} {'x 1 rubric':>10} {'+ padding':>9} {'passes':>6}")
     base_tokens = next(r["tokens_run"] for r in result["rows"] if r["method"] == "1 rubric") or 1
@@ -245,6 +273,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--completion-words", default="40,250", help="comma-separated completion lengths (words)")
     parser.add_argument("--reference-words", type=int, default=0,
                         help="a reference answer of this many words per prompt (Prometheus' graded setting; 0: none)")
+    parser.add_argument("--eval-file", help="a Prometheus absolute set (mt_bench_eval.json, vicuna_eval.json): judge "
+                        "its first --eval-rows items instead of the synthetic rollouts")
+    parser.add_argument("--eval-rows", type=int, default=8, help="items of --eval-file to judge")
     parser.add_argument("--batch-size", type=int, default=32, help="judge rows per forward batch")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions (median compared)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
@@ -260,7 +291,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rubrics = [r.strip() for r in args.rubrics.split(",") if r.strip()]
-    lengths = [int(w) for w in args.completion_words.split(",")]
+    lengths: list[Any] = ["eval"] if args.eval_file else [int(w) for w in args.completion_words.split(",")]
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}; backend {args.backend}; {time.strftime('%Y-%m-%d %H:%M %Z')}; "
           f"load average {load_average()}")

@@ -150,20 +150,35 @@ PASS_COST_TOKENS = 64
 
 @dataclass(frozen=True)
 class Level:
-    """One forward pass of a tree prefill: per entry, the entry of the level above it continues
-    (``parents``, -1 for none) and its tokens (``segments``: (row, start, end); empty to carry a row through).
-    In a leaf pass, each entry is one row (the ``row`` of its segment)."""
+    """One level of a tree prefill: per entry, the entry of the level above it continues (``parents``, -1 for
+    none) and its tokens (``segments``: (row, start, end); empty to carry a row through). In a leaf pass, each
+    entry is one row (the ``row`` of its segment).
+
+    ``groups`` (entry indices) are the forward passes that compute a shared level when its segments differ in
+    length enough that one pass would mostly compute padding; the level's cache is then stitched back into
+    one, each group's segments left-padded to the level's width as one pass would have them. Empty: one pass.
+    """
 
     parents: tuple[int, ...]
     segments: tuple[tuple[int, int, int], ...]
+    groups: tuple[tuple[int, ...], ...] = ()
 
     @property
     def width(self) -> int:
         return max(end - start for _, start, end in self.segments)
 
     @property
+    def passes(self) -> int:
+        return max(1, sum(1 for group in self.groups if self._width(group)))
+
+    @property
     def padded_tokens(self) -> int:
-        return len(self.segments) * self.width
+        if not self.groups:
+            return len(self.segments) * self.width
+        return sum(len(group) * self._width(group) for group in self.groups)
+
+    def _width(self, group: Sequence[int]) -> int:
+        return max(self.segments[k][2] - self.segments[k][1] for k in group)
 
 
 @dataclass(frozen=True)
@@ -177,7 +192,7 @@ class TreePlan:
 
     @property
     def passes(self) -> int:
-        return len(self.levels) + len(self.leaves)
+        return sum(level.passes for level in self.levels) + len(self.leaves)
 
     @property
     def tokens(self) -> int:
@@ -192,9 +207,11 @@ def tree_levels(tree: Sequence[TreeNode], n_rows: int, *, pass_cost: int = PASS_
     """The forward passes that compute ``tree``: shared segments level by level, then every row's leaf.
 
     A node's level counts from the leaves (its height), so segments of the same kind (the rollouts'
-    responses, the prompts' instructions) share a pass even when the tree is uneven; a row whose parent
-    sits higher is carried down by an empty entry. The leaf pass is cut into passes of similar tail
-    lengths when that saves more than ``pass_cost`` padded tokens per extra pass.
+    responses, the prompts' instructions) share a level even when the tree is uneven; a row whose parent
+    sits higher is carried down by an empty entry. Each level, leaves included, is cut into passes of
+    similar segment lengths when that saves more than ``pass_cost`` padded tokens per extra pass (real
+    rollouts differ in length: their rubric variants' shared responses would otherwise be padded to the
+    longest).
 
     Example:
         >>> plan = tree_levels(prefix_tree([[1] * 20 + [2], [1] * 20 + [3]]), 2)
@@ -231,10 +248,16 @@ def tree_levels(tree: Sequence[TreeNode], n_rows: int, *, pass_cost: int = PASS_
 
     for node in tree:
         place(node, -1, -1)
-    levels = tuple(Level(tuple(p), tuple(s)) for p, s in zip(parents, segments, strict=True))
+    levels = tuple(Level(tuple(p), tuple(s), _level_groups(s, pass_cost)) for p, s in zip(parents, segments, strict=True))
     groups = _length_groups([leaves[r][1][2] - leaves[r][1][1] for r in range(n_rows)], pass_cost)
     return TreePlan(levels, tuple(Level(tuple(leaves[r][0] for r in rows), tuple(leaves[r][1] for r in rows))
                                   for rows in groups))
+
+
+def _level_groups(segments: Sequence[tuple[int, int, int]], pass_cost: int) -> tuple[tuple[int, ...], ...]:
+    """A shared level's passes by segment length (`_length_groups`); ``()`` when one pass is cheapest."""
+    groups = _length_groups([end - start for _, start, end in segments], pass_cost)
+    return () if len(groups) == 1 else tuple(tuple(group) for group in groups)
 
 
 def _length_groups(lengths: Sequence[int], pass_cost: int) -> list[list[int]]:
@@ -355,16 +378,45 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
     tree = prefix_tree(lists) if share_prefix else [TreeNode(0, len(r), (i,)) for i, r in enumerate(lists)]
     plan = tree_levels(tree, len(lists))
 
-    def run(level: Level, cache: Any, mask: Any) -> tuple[Any, Any, Any]:
+    def run(level: Level, cache: Any, mask: Any, width: Optional[int] = None) -> tuple[Any, Any, Any]:
         pieces = [lists[r][start:end] for r, start, end in level.segments]
-        width = level.width
+        width = level.width if width is None else width
         ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in pieces], dtype=torch.long, device=device)
         new = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in pieces], dtype=torch.long, device=device)
         mask = new if mask is None else torch.cat([mask, new], dim=1)
+        if width == 0:  # only rows carried through: nothing to compute
+            return cache, mask, None
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_kwargs(model, cache),
                     use_cache=True, logits_to_keep=1)
         return cache, mask, out.logits[:, -1, :]
+
+    def run_grouped(level: Level, cache: Any, mask: Any) -> tuple[Any, Any]:
+        """A shared level in its length groups' passes, stitched into the cache one padded pass would leave."""
+        prior = mask.shape[1]
+        width = level.width
+        keys: list[list[Any]] = [[] for _ in cache.layers]
+        values: list[list[Any]] = [[] for _ in cache.layers]
+        masks, order = [], []
+        for k, group in enumerate(level.groups):
+            part = Level(tuple(level.parents[e] for e in group), tuple(level.segments[e] for e in group))
+            # the cache holds this level's entries (selected): each group continues its own rows of it
+            sub_cache, sub_mask = select(cache, mask, list(group), copy=k < len(level.groups) - 1)
+            own = part.width
+            sub_cache, sub_mask, _ = run(part, sub_cache, sub_mask, width=own)
+            for layer, (layer_keys, layer_values) in enumerate(zip(keys, values, strict=True)):
+                stored = sub_cache.layers[layer]
+                layer_keys.append(_pad_new_columns(stored.keys, prior, width - own))
+                layer_values.append(_pad_new_columns(stored.values, prior, width - own))
+            masks.append(torch.cat([sub_mask[:, :prior], sub_mask.new_zeros((len(group), width - own)),
+                                    sub_mask[:, prior:]], dim=1))
+            order += list(group)
+        back = torch.tensor(sorted(range(len(order)), key=order.__getitem__), dtype=torch.long, device=device)
+        stitched = DynamicCache(config=model.config)
+        for layer, (layer_keys, layer_values) in enumerate(zip(keys, values, strict=True)):
+            stitched.update(torch.cat(layer_keys, dim=0).index_select(0, back),
+                            torch.cat(layer_values, dim=0).index_select(0, back), layer)
+        return stitched, torch.cat(masks, dim=0).index_select(0, back)
 
     def select(cache: Any, mask: Any, parents: Sequence[int], copy: bool) -> tuple[Any, Any]:
         if mask is None:
@@ -375,10 +427,14 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
         cache.batch_select_indices(index)
         return cache, mask.index_select(0, index)
 
+    stitchable = all(type(layer).__name__ == "DynamicLayer" for layer in DynamicCache(config=model.config).layers)
     cache, mask = DynamicCache(config=model.config), None
     for level in plan.levels:
         cache, mask = select(cache, mask, level.parents, copy=False)
-        cache, mask, _ = run(level, cache, mask)
+        if level.groups and stitchable and mask is not None:
+            cache, mask = run_grouped(level, cache, mask)
+        else:  # one pass (a sliding-window cache is not stitched: its layers keep only their window)
+            cache, mask, _ = run(level, cache, mask)
     parts = []
     for k, leaves in enumerate(plan.leaves):
         leaf_cache, leaf_mask = select(cache, mask, leaves.parents, copy=k < len(plan.leaves) - 1)
@@ -388,6 +444,17 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
                              last_logits=logits, rows=members))
     return TreePrefill(parts, tokens_run=plan.tokens, padded_tokens=plan.padded_tokens,
                        row_tokens=sum(len(r) for r in lists), passes=plan.passes)
+
+
+def _pad_new_columns(tensor: Any, prior: int, pad: int) -> Any:
+    """KV ``tensor`` ``[rows, heads, prior + new, dim]`` with ``pad`` zero columns between the prior and the new ones
+    (masked padding, where one pass over the whole level would have computed its left padding)."""
+    if pad == 0:
+        return tensor
+    import torch
+
+    zeros = tensor.new_zeros((tensor.shape[0], tensor.shape[1], pad, tensor.shape[3]))
+    return torch.cat([tensor[:, :, :prior], zeros, tensor[:, :, prior:]], dim=2)
 
 
 def copy_cache(cache: Any) -> Any:
