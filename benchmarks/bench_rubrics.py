@@ -116,7 +116,7 @@ def counters(backend: Any) -> tuple[int, int, int, int]:
 def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
     """How the prefill's tokens split over the prefix tree, planned exactly as the backend plans them."""
     from reward_judge.backends.continuations import candidate_tokens
-    from reward_judge.backends.transformers.batching import plan_batches, prefix_tree, tree_levels
+    from reward_judge.backends.transformers.batching import plan_batches, prefill_plan
     from reward_judge.scoring.answers import AnswerSpace
 
     backend = rm.backend
@@ -130,13 +130,18 @@ def tree_breakdown(rm: Any, requests: list[Any]) -> dict[str, int]:
     flops = 0.0
     for batch in plan_batches(rows, max_rows=backend.batch_size, max_tokens=backend.batch_tokens,
                               group_prefixes=backend.prefix_cache):
-        plan = tree_levels(prefix_tree([rows[i] for i in batch]), len(batch))
-        for depth, level in enumerate(plan.levels):
-            split["batch prefix" if depth == 0 else "shared below it"] += sum(e - s for _, s, e in level.segments)
-        split["own tails"] += sum(e - s for level in plan.leaves for _, s, e in level.segments)
+        plan = prefill_plan([rows[i] for i in batch], share_prefix=backend.prefix_cache)
+        if plan.root is not None:
+            split["batch prefix"] += plan.root.end - plan.root.start
+            flops += shape.flops(plan.root.start, plan.root.end - plan.root.start, 0)
+        for branch in plan.branches:
+            for depth, level in enumerate(branch.levels):
+                part = "batch prefix" if depth == 0 and plan.root is None else "shared below it"
+                split[part] += sum(e - s for _, s, e in level.segments)
+            split["own tails"] += sum(e - s for level in branch.leaves for _, s, e in level.segments)
+            # the work itself, padding left out: each segment's tokens attend to everything before them in their row
+            flops += sum(shape.flops(s, e - s, 0) for level in branch.levels + branch.leaves for _, s, e in level.segments)
         split["padding"] += plan.padded_tokens - plan.tokens
-        # the work itself, padding left out: each segment's tokens attend to everything before them in their row
-        flops += sum(shape.flops(s, e - s, 0) for level in plan.levels + plan.leaves for _, s, e in level.segments)
         flops += shape.head_flops * len(batch)
     return {**split, "flops": int(flops)}
 

@@ -225,38 +225,45 @@ def test_backend_failure_is_counted_per_input_in_direct_mode(judge):
 
 
 @pytest.mark.model
-def test_a_level_of_uneven_shared_segments_runs_in_length_groups_and_scores_the_same(default_judge):
+def test_uneven_shared_segments_run_in_length_groups_and_score_the_same(default_judge):
     """The rubric variants of rollouts of very different lengths share each rollout's response: one pass over
     that level padded every response to the longest (a quarter of the tokens a real benchmark's batch ran were
-    padding). Its length groups run apart and are stitched back into the cache one pass would leave."""
+    padding). Subtrees of similar lengths now run as branches of their own below the batch's common prefix, and
+    a level's length groups run apart, stitched back into the cache one pass would leave."""
     from reward_judge.backends.continuations import candidate_tokens_all
+    from reward_judge.backends.transformers.batching import prefill_plan
     from reward_judge.scoring.answers import AnswerSpace
 
     rm = default_judge.with_options(mode="direct")
     backend = rm.backend
     words = "The capital of France is Paris, a city on the Seine with many museums."
-    completions = ["Paris.", " ".join([words] * 6), " ".join([words] * 30)]
-    rubrics = ["helpfulness", "harmlessness", "honesty"]
-    inputs = [rm.renderer.with_rubric(r).render("Name the capital of France.", c).input.extend(rm.protocol.answer_prefix)
-              for c in completions for r in rubrics]
+    completions = ["Paris.", " ".join([words] * 8)]
+    prompts = ["Name the capital of France, and tell me about the city in a few words if you like.",
+               "Which city is the capital of France? Describe it briefly, or just name it."]
+    rubrics = ["helpfulness", "harmlessness"]
+    inputs = [rm.renderer.with_rubric(r).render(p, c).input.extend(rm.protocol.answer_prefix)
+              for p in prompts for c in completions for r in rubrics]
     candidates = AnswerSpace.of(rm.protocol).candidates
     rows = [context for context, _ in candidate_tokens_all(backend.tokenizer, inputs, candidates)]
-    plan = tree_levels(prefix_tree(rows), len(rows))
-    assert any(level.groups for level in plan.levels)  # the responses' level is split by length
+    plan = prefill_plan(rows)
+    assert any(level.groups for branch in plan.branches for level in branch.levels)  # responses: split by length
     assert plan.padded_tokens < plan.tokens * 1.1
-    shared = backend.answer_logprobs(inputs, candidates)
+    apart = prefill_plan(rows[:2] + rows[-2:])  # one prompt's short rollout, the other's long one: two branches
+    assert apart.root is not None and len(apart.branches) == 2
+    for batch in (inputs, inputs[:2] + inputs[-2:]):
+        shared = backend.answer_logprobs(batch, candidates)
+        backend.prefix_cache = False
+        try:
+            plain = backend.answer_logprobs(batch, candidates)
+        finally:
+            backend.prefix_cache = True
+        for a, b in zip(shared, plain, strict=True):
+            assert a == pytest.approx(b, abs=1e-4)
+    # generation continues the stitched caches: greedy text identical to plain batches
+    params = GenerationParams(max_new_tokens=4)
+    reused = backend.generate(inputs, params)
     backend.prefix_cache = False
     try:
-        plain = backend.answer_logprobs(inputs, candidates)
-    finally:
-        backend.prefix_cache = True
-    for a, b in zip(shared, plain, strict=True):
-        assert a == pytest.approx(b, abs=1e-4)
-    # generation continues the stitched cache: greedy text identical to plain batches
-    params = GenerationParams(max_new_tokens=8)
-    reused = backend.generate(inputs[:6], params)
-    backend.prefix_cache = False
-    try:
-        assert backend.generate(inputs[:6], params) == reused
+        assert backend.generate(inputs, params) == reused
     finally:
         backend.prefix_cache = True

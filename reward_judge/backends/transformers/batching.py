@@ -203,7 +203,7 @@ class TreePlan:
         return sum(level.padded_tokens for level in self.levels + self.leaves)
 
 
-def tree_levels(tree: Sequence[TreeNode], n_rows: int, *, pass_cost: int = PASS_COST_TOKENS) -> TreePlan:
+def tree_levels(tree: Sequence[TreeNode], n_rows: Optional[int] = None, *, pass_cost: int = PASS_COST_TOKENS) -> TreePlan:
     """The forward passes that compute ``tree``: shared segments level by level, then every row's leaf.
 
     A node's level counts from the leaves (its height), so segments of the same kind (the rollouts'
@@ -249,9 +249,67 @@ def tree_levels(tree: Sequence[TreeNode], n_rows: int, *, pass_cost: int = PASS_
     for node in tree:
         place(node, -1, -1)
     levels = tuple(Level(tuple(p), tuple(s), _level_groups(s, pass_cost)) for p, s in zip(parents, segments, strict=True))
-    groups = _length_groups([leaves[r][1][2] - leaves[r][1][1] for r in range(n_rows)], pass_cost)
-    return TreePlan(levels, tuple(Level(tuple(leaves[r][0] for r in rows), tuple(leaves[r][1] for r in rows))
-                                  for rows in groups))
+    rows = sorted(leaves) if n_rows is None else list(range(n_rows))
+    groups = _length_groups([leaves[r][1][2] - leaves[r][1][1] for r in rows], pass_cost)
+    return TreePlan(levels, tuple(Level(tuple(leaves[rows[k]][0] for k in group), tuple(leaves[rows[k]][1] for k in group))
+                                  for group in groups))
+
+
+@dataclass(frozen=True)
+class PrefillPlan:
+    """How `prefill` runs a batch: the prefix every row shares (``root``: its tokens, computed once; ``None`` when
+    there is none worth it), then ``branches``, each a `TreePlan` of some of the subtrees below it, of similar
+    lengths, on its own copy of the root's cache. Apart, a branch of short rollouts is neither padded to the
+    longest one's length nor made to attend over that padding in every pass below (rubric variants share a
+    rollout's response, which real rollouts hold in very different lengths)."""
+
+    root: Optional[TreeNode]
+    branches: tuple[TreePlan, ...]
+
+    @property
+    def tokens(self) -> int:
+        return self._root_tokens + sum(b.tokens for b in self.branches)
+
+    @property
+    def padded_tokens(self) -> int:
+        return self._root_tokens + sum(b.padded_tokens for b in self.branches)
+
+    @property
+    def passes(self) -> int:
+        return (self.root is not None) + sum(b.passes for b in self.branches)
+
+    @property
+    def _root_tokens(self) -> int:
+        return 0 if self.root is None else self.root.end - self.root.start
+
+
+def prefill_plan(rows: Sequence[Sequence[int]], *, share_prefix: bool = True,
+                 pass_cost: int = PASS_COST_TOKENS) -> PrefillPlan:
+    """The passes `prefill` runs for ``rows``: their prefix tree (`prefix_tree`) under its root, in branches of
+    similar lengths (`PrefillPlan`) when that saves more padding than the extra passes cost.
+
+    Example:
+        >>> head = [7] * 30
+        >>> rows = [head + [1] * 20 + [2], head + [1] * 20 + [3], head + [4] * 300 + [5], head + [4] * 300 + [6]]
+        >>> plan = prefill_plan(rows)
+        >>> plan.root.end, [sorted({r for level in b.leaves for r, _, _ in level.segments}) for b in plan.branches]
+        (30, [[2, 3], [0, 1]])
+    """
+    lists = [list(r) for r in rows]
+    if not share_prefix:
+        return PrefillPlan(None, (tree_levels([TreeNode(0, len(r), (i,)) for i, r in enumerate(lists)], len(lists),
+                                              pass_cost=pass_cost),))
+    tree = prefix_tree(lists)
+    if len(tree) == 1 and len(tree[0].children) > 1:
+        root = tree[0]
+        children = root.children
+        # each subtree padded to its branch's longest row: one extra branch pays its passes (about one per level)
+        longest = [max(len(lists[r]) for r in child.rows) - child.start for child in children]
+        groups = _length_groups(longest, 2 * pass_cost, weights=[len(child.rows) for child in children])
+        if len(groups) > 1:
+            return PrefillPlan(root, tuple(tree_levels([children[i] for i in group], pass_cost=pass_cost)
+                                           for group in groups))
+    return PrefillPlan(None, (tree_levels(tree, len(lists), pass_cost=pass_cost),))
 
 
 def _level_groups(segments: Sequence[tuple[int, int, int]], pass_cost: int) -> tuple[tuple[int, ...], ...]:
@@ -260,8 +318,11 @@ def _level_groups(segments: Sequence[tuple[int, int, int]], pass_cost: int) -> t
     return () if len(groups) == 1 else tuple(tuple(group) for group in groups)
 
 
-def _length_groups(lengths: Sequence[int], pass_cost: int) -> list[list[int]]:
+def _length_groups(lengths: Sequence[int], pass_cost: int, weights: Optional[Sequence[int]] = None) -> list[list[int]]:
     """Rows cut into groups of similar length, minimising padded tokens plus ``pass_cost`` per group.
+
+    ``weights``: rows each item stands for (a subtree's rows), so an item costs its weight times its group's
+    longest length.
 
     Example:
         >>> _length_groups([150, 120, 150, 118, 121], pass_cost=64)
@@ -271,12 +332,15 @@ def _length_groups(lengths: Sequence[int], pass_cost: int) -> list[list[int]]:
     """
     order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
     n = len(order)
-    # best[i]: the cheapest cost of the first i rows (longest first); a group order[j:i] costs (i - j) x its longest
+    weight = [0] + [1 if weights is None else weights[r] for r in order]
+    for i in range(1, n + 1):
+        weight[i] += weight[i - 1]  # weight[i]: the weight of the first i items
+    # best[i]: the cheapest cost of the first i rows (longest first); a group order[j:i] costs its weight x its longest
     best = [0.0] + [float("inf")] * n
     cut = [0] * (n + 1)
     for i in range(1, n + 1):
         for j in range(i):
-            cost = best[j] + (i - j) * lengths[order[j]] + (pass_cost if j else 0)
+            cost = best[j] + (weight[i] - weight[j]) * lengths[order[j]] + (pass_cost if j else 0)
             if cost < best[i]:
                 best[i], cut[i] = cost, j
     groups: list[list[int]] = []
@@ -375,8 +439,7 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
 
     device = next(model.parameters()).device
     lists = [list(r) for r in rows]
-    tree = prefix_tree(lists) if share_prefix else [TreeNode(0, len(r), (i,)) for i, r in enumerate(lists)]
-    plan = tree_levels(tree, len(lists))
+    plan = prefill_plan(lists, share_prefix=share_prefix)
 
     def run(level: Level, cache: Any, mask: Any, width: Optional[int] = None) -> tuple[Any, Any, Any]:
         pieces = [lists[r][start:end] for r, start, end in level.segments]
@@ -421,27 +484,35 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
     def select(cache: Any, mask: Any, parents: Sequence[int], copy: bool) -> tuple[Any, Any]:
         if mask is None:
             return DynamicCache(config=model.config), None
-        index = torch.tensor(list(parents), dtype=torch.long, device=device)
+        # a branch's top entries continue the root (entry 0 of its one-row cache)
+        index = torch.tensor([max(p, 0) for p in parents], dtype=torch.long, device=device)
         if copy:  # several leaf passes continue the same cache: each works on its own rows
             cache = copy_cache(cache)
         cache.batch_select_indices(index)
         return cache, mask.index_select(0, index)
 
     stitchable = all(type(layer).__name__ == "DynamicLayer" for layer in DynamicCache(config=model.config).layers)
-    cache, mask = DynamicCache(config=model.config), None
-    for level in plan.levels:
-        cache, mask = select(cache, mask, level.parents, copy=False)
-        if level.groups and stitchable and mask is not None:
-            cache, mask = run_grouped(level, cache, mask)
-        else:  # one pass (a sliding-window cache is not stitched: its layers keep only their window)
-            cache, mask, _ = run(level, cache, mask)
+    root_cache, root_mask = DynamicCache(config=model.config), None
+    if plan.root is not None:
+        root = Level((-1,), ((plan.root.rows[0], plan.root.start, plan.root.end),))
+        root_cache, root_mask, _ = run(root, root_cache, None)
     parts = []
-    for k, leaves in enumerate(plan.leaves):
-        leaf_cache, leaf_mask = select(cache, mask, leaves.parents, copy=k < len(plan.leaves) - 1)
-        leaf_cache, leaf_mask, logits = run(leaves, leaf_cache, leaf_mask)
-        members = [r for r, _, _ in leaves.segments]
-        parts.append(Prefill(cache=leaf_cache, attention_mask=leaf_mask, lengths=[len(lists[r]) for r in members],
-                             last_logits=logits, rows=members))
+    for b, branch in enumerate(plan.branches):
+        cache, mask = root_cache, root_mask
+        if mask is not None and b < len(plan.branches) - 1:
+            cache = copy_cache(root_cache)  # each branch continues its own copy of the root
+        for level in branch.levels:
+            cache, mask = select(cache, mask, level.parents, copy=False)
+            if level.groups and stitchable and mask is not None:
+                cache, mask = run_grouped(level, cache, mask)
+            else:  # one pass (a sliding-window cache is not stitched: its layers keep only their window)
+                cache, mask, _ = run(level, cache, mask)
+        for k, leaves in enumerate(branch.leaves):
+            leaf_cache, leaf_mask = select(cache, mask, leaves.parents, copy=k < len(branch.leaves) - 1)
+            leaf_cache, leaf_mask, logits = run(leaves, leaf_cache, leaf_mask)
+            members = [r for r, _, _ in leaves.segments]
+            parts.append(Prefill(cache=leaf_cache, attention_mask=leaf_mask, lengths=[len(lists[r]) for r in members],
+                                 last_logits=logits, rows=members))
     return TreePrefill(parts, tokens_run=plan.tokens, padded_tokens=plan.padded_tokens,
                        row_tokens=sum(len(r) for r in lists), passes=plan.passes)
 
