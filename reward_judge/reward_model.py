@@ -279,6 +279,7 @@ class GenerativeRewardModel:
         rubrics: Sequence[RubricLike],
         *,
         reference: Union[None, str, Sequence[Optional[str]]] = None,
+        anchors: Optional[Sequence[Any]] = None,
         group_ids: Optional[Sequence[Any]] = None,
         gather: bool = False,
     ) -> list[list[JudgeResult]]:
@@ -288,7 +289,10 @@ class GenerativeRewardModel:
         a rollout's rubric variants, whose judge inputs share everything before the rubric, share that
         prefix's KV cache (the transformers backend's prefix tree, a server's prefix cache); each request
         is cached, deduplicated, retried and isolated on its own. Each result equals what a reward model
-        built with that rubric gives. Group protocols (pairwise, listwise) judge each rubric's groups apart.
+        built with that rubric gives. Group protocols (pairwise, listwise) judge each rubric's groups apart
+        (``anchors``, ``group_ids`` and ``gather`` as in `score`). ``rubrics`` are the caller's own: names,
+        `Rubric` objects, mappings or files (never a dataset's or a request's: those go through ``score``'s
+        per-row ``rubric``, which never opens a file).
 
         Example:
             >>> helpful, harmless = rm.score_rubrics(["What is 2+2?"], ["4"], ["helpfulness", "harmlessness"])  # doctest: +SKIP
@@ -303,27 +307,31 @@ class GenerativeRewardModel:
                              f"{[str(r)[:40] for r in rubrics]}")
         references = _per_row("reference", reference, n)
         k = len(rubrics)
+        resolved = [resolve_rubric(r) for r in rubrics]  # the caller's rubrics: a file path is loaded
         if is_groupwise(self.protocol):
             # each rubric's groups apart (the group key includes the rubric), all in one rewarder call
             ids = list(group_ids) if group_ids is not None else [None] * n
             if len(ids) != n:
                 raise ValueError(f"group_ids must have one value per completion ({n}), got {len(ids)}")
+            if anchors is not None and len(anchors) != n:
+                raise ValueError(f"anchors must have one value per completion ({n}), got {len(anchors)}")
             rewarder = self._group_rewarder()
             flat = rewarder.score(list(prompts) * k, list(completions) * k, references=references * k,
-                                  rubrics=[r for r in rubrics for _ in range(n)],
+                                  rubrics=[r for r in resolved for _ in range(n)],
+                                  anchors=None if anchors is None else list(anchors) * k,
                                   group_ids=[(j, g) for j in range(k) for g in ids], gather=gather)
         else:
-            if group_ids is not None or gather:
-                raise ValueError("group_ids and gather apply to group protocols (pairwise, listwise), not to "
-                                 f"{self.protocol.name!r}")
-            # rubrics of a call may come from a request (the reward server): never opened as files
-            renderers = [self.renderer.with_rubric(resolve_rubric(r, files=False)) for r in rubrics]
+            if group_ids is not None or gather or anchors is not None:
+                raise ValueError("anchors, group_ids and gather apply to group protocols (pairwise, listwise), not "
+                                 f"to {self.protocol.name!r}")
+            renderers = [self.renderer.with_rubric(r) for r in resolved]
             requests = [renderer.render(prompts[i], completions[i], reference=references[i], index=i)
                         for renderer in renderers for i in range(n)]
             self.stats.calls += 1
             flat = self._judge_requests(requests)
-        self._account(flat)
-        return [flat[j * n:(j + 1) * n] for j in range(k)]
+        by_rubric = [flat[j * n:(j + 1) * n] for j in range(k)]
+        self._account(flat, rows=[(j, i) for j in range(k) for i in range(n)], shaped=by_rubric)
+        return by_rubric
 
     def for_rubrics(self, rubrics: Sequence[RubricLike], *, names: Optional[Sequence[str]] = None) -> list[RubricReward]:
         """One TRL reward function per rubric, sharing one judge pass per batch (`reward_judge.rubric_rewards`).
@@ -369,18 +377,25 @@ class GenerativeRewardModel:
             results.append(result)
         return results
 
-    def _account(self, results: list[JudgeResult]) -> None:
+    def _account(self, results: list[JudgeResult], *, rows: Optional[list[tuple[int, int]]] = None,
+                 shaped: Any = None) -> None:
+        """Count the fallbacks, and raise under ``fallback="raise"``. ``rows``: (rubric, row) of each result of a
+        multi-rubric call, named in the error, whose ``results`` are then ``shaped`` (one list per rubric)."""
         failed = [i for i, r in enumerate(results) if r.fallback]
         if not failed:
             return
         self.stats.fallbacks += len(failed)
         self.stats.fallback_causes.update(results[i].fallback_cause or "unknown" for i in failed)
         reasons = Counter(results[i].error for i in failed)
-        logger.warning("%d of %d rollouts got no valid judge answer and fell back to %r (%s)", len(failed), len(results),
-                       self.config.fallback, "; ".join(f"{count}x {reason}" for reason, count in reasons.most_common(3)))
+        what = "rollouts" if rows is None else "(rubric, rollout) judgments"
+        logger.warning("%d of %d %s got no valid judge answer and fell back to %r (%s)", len(failed), len(results),
+                       what, self.config.fallback,
+                       "; ".join(f"{count}x {reason}" for reason, count in reasons.most_common(3)))
         if self.config.fallback == FALLBACK_RAISE:
-            raise JudgeFailure(f"{len(failed)} of {len(results)} rollouts got no valid judge answer: rows {failed[:20]}",
-                               results)
+            named = failed[:20] if rows is None else [rows[i] for i in failed[:20]]
+            where = "rows" if rows is None else "(rubric, row)"
+            raise JudgeFailure(f"{len(failed)} of {len(results)} {what} got no valid judge answer: {where} {named}",
+                               results if shaped is None else shaped)
 
     __call__ = reward_call
 

@@ -24,6 +24,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from .groups.pairing import ANCHOR, member_anchor
+from .groups.rewarder import is_groupwise
 from .reward_function import note_once, report_to_trainer
 from .result import JudgeResult
 from .rubric import Rubric, RubricLike, resolve_rubric
@@ -55,6 +57,8 @@ class _Batch:
     results: list[list[JudgeResult]]
     seconds: float
     served: set[int] = field(default_factory=set)
+    #: The judging call's exception: the batch's other rubric calls raise it too, not judge it all again.
+    error: Optional[BaseException] = None
 
 
 class RubricRewards:
@@ -113,10 +117,11 @@ class RubricRewards:
         _LIVE[token] = self
 
     # ------------------------------------------------------------------ judging
-    def score(self, prompts: Sequence[Any], completions: Sequence[Any], *,
-              reference: Any = None) -> list[list[JudgeResult]]:
+    def score(self, prompts: Sequence[Any], completions: Sequence[Any], *, reference: Any = None,
+              anchors: Any = None, gather: bool = False) -> list[list[JudgeResult]]:
         """Every rollout judged on every rubric in one pass: ``results[j][i]`` for rubric ``j``, rollout ``i``."""
-        return self.reward_model.score_rubrics(prompts, completions, self.rubrics, reference=reference)
+        return self.reward_model.score_rubrics(prompts, completions, self.rubrics, reference=reference,
+                                               anchors=anchors, gather=gather)
 
     def results_for(self, index: int, prompts: Sequence[Any], completions: Sequence[Any],
                     kwargs: dict[str, Any]) -> tuple[list[JudgeResult], float, bool]:
@@ -131,17 +136,36 @@ class RubricRewards:
         if cfg.rubric_column and kwargs.get(cfg.rubric_column) is not None:
             note_once(self.names[index], "rubric", f"column {cfg.rubric_column!r} ignored: {self.names[index]} judges "
                                                    "its own rubric (for_rubrics)")
+        groups = cfg.group_options
+        grouped = is_groupwise(rm.protocol)
+        anchors = None
+        if grouped and groups.pairing == ANCHOR and member_anchor(groups.anchor) is None:
+            anchors = kwargs.get(groups.anchor)
+            if anchors is None:
+                raise ValueError(f"pairing='anchor' with anchor={groups.anchor!r}: the reward call has no column "
+                                 f"{groups.anchor!r} (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})")
         state = kwargs.get("trainer_state")
-        key = (prompts, completions, reference, getattr(state, "global_step", None))
+        key = (prompts, completions, reference, anchors, getattr(state, "global_step", None))
         with self._lock:
             batch = self._batch
             if batch is not None and index not in batch.served and _same_call(batch.key, key):
                 batch.served.add(index)
                 rm.stats.rubric_calls_served += 1
                 self._release_if_done(batch)
+                if batch.error is not None:  # the judging call failed: every rubric of the batch fails with it
+                    raise batch.error
                 return batch.results[index], 0.0, True
             started = time.perf_counter()
-            results = self.score(prompts, completions, reference=reference)
+            try:
+                # a group split across processes is gathered, as the single reward model's call does: every rank
+                # makes the same calls in the same order, so each judges (and gathers) on the same call
+                results = self.score(prompts, completions, reference=reference, anchors=anchors,
+                                     gather=grouped and groups.gather_groups)
+            except Exception as exc:
+                self._batch = _Batch(tuple(_snapshot(part) for part in key), [], time.perf_counter() - started,
+                                     {index}, error=exc)
+                self._release_if_done(self._batch)
+                raise
             # the judged batch keeps a snapshot, compared by value: lists refilled in place make a new call (only
             # the judging call copies; the calls it serves compare against the copy)
             batch = _Batch(tuple(_snapshot(part) for part in key), results, time.perf_counter() - started, {index})

@@ -309,3 +309,56 @@ def test_rewards_pickled_one_by_one_share_one_pass_in_a_spawned_process():
     assert child.exitcode == 0
     assert shared == 1 and calls == [("answer_logprobs", 9)] and served == 2  # one state, one judge call
     assert rewards == expected
+
+
+@pytest.mark.unit
+def test_rubric_rewards_read_an_anchor_column_as_the_reward_model_does():
+    """pairing='anchor' on a dataset column was refused, asking for the column the call had."""
+    rm = scripted_model(mode="direct", protocol="prometheus-v2-relative", pairing="anchor", anchor="gold")
+    prompts, completions = ["Compare. winner=A"] * 2, ["first", "second"]
+    gold = ["the anchor answer"] * 2
+    helpful, _ = rm.for_rubrics(["helpfulness", "harmlessness"])
+    assert trl_call(helpful, prompts, completions, gold=gold)[0] == trl_call(rm, prompts, completions, gold=gold)[0]
+    with pytest.raises(ValueError, match="the reward call has no column 'gold'"):
+        trl_call(helpful, prompts, completions, step=1)
+
+
+@pytest.mark.unit
+def test_score_rubrics_loads_the_callers_rubric_files(tmp_path):
+    """A rubric file given to score_rubrics reached the judge as its path (for_rubrics loaded it)."""
+    import json
+
+    path = tmp_path / "concise.json"
+    path.write_text(json.dumps({"criteria": "Is the answer concise?",
+                                "descriptions": ["Rambling.", "Long.", "Fair.", "Tight.", "Concise. score=2"]}))
+    rm = scripted_model(mode="generate")
+    # the scripted judge reads the last score= of its input: the rubric's when the file was loaded, else the row's
+    (results,) = rm.score_rubrics(["What is 2+2? score=4"], ["4"], [str(path)])
+    assert results[0].ok and results[0].score == 2
+    (from_functions,) = rm.for_rubrics([str(path)])
+    assert trl_call(from_functions, ["What is 2+2? score=4"], ["4"])[0] == [results[0].reward]
+
+
+@pytest.mark.unit
+def test_a_failing_batch_is_judged_once_and_named_by_rubric_and_row():
+    """fallback='raise': the error named flat indices ('rows [2, 5]' for 3 rollouts), and each waiting rubric
+    function judged the whole batch again after TRL already had the exception."""
+    from reward_judge.integrations.trl import AsyncJudgeReward
+    from reward_judge.reward_model import JudgeFailure
+
+    rm = scripted_model(mode="generate", fallback="raise", max_attempts=1)
+    with pytest.raises(JudgeFailure, match=r"2 of 6 \(rubric, rollout\) judgments.*\(rubric, row\) \[\(0, 2\), \(1, 2\)\]") \
+            as failure:
+        rm.score_rubrics(["a score=4", "b score=3", "c"], ["x", "y", "BREAK"], RUBRICS[:2])
+    assert [len(part) for part in failure.value.results] == [3, 3]  # results[j][i], as score_rubrics returns them
+    functions = [AsyncJudgeReward(f) for f in rm.for_rubrics(RUBRICS)]
+    state = SimpleNamespace(global_step=0)
+
+    async def step():
+        return await asyncio.gather(*(f(prompts=["q score=4", "BREAK"], completions=["a", "b"], trainer_state=state)
+                                      for f in functions), return_exceptions=True)
+
+    before = rm.stats.calls
+    outcomes = asyncio.run(step())
+    assert [type(o).__name__ for o in outcomes] == ["JudgeFailure"] * 3
+    assert rm.stats.calls - before == 1  # one judging pass; the other rubrics raise its failure
