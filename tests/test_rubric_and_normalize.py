@@ -92,10 +92,8 @@ def test_a_rows_rubric_is_never_opened_as_a_file(tmp_path):
         with pytest.raises(ValueError, match="needs score descriptions 'Score 1:' to 'Score 5:'") as error:
             rm.score(["p"], ["x"], rubric=rubric)
         assert "aws" not in str(error.value)
-        with pytest.raises(ValueError, match="needs score descriptions") as error:
-            rm.score_rubrics(["p"], ["x"], [rubric])
-        assert "aws" not in str(error.value)
-    # the model's own rubric (trusted, given by whoever builds the judge) is still read from a file
+    # the model's own rubric and score_rubrics' (trusted, given by whoever builds the judge or calls it: the reward
+    # server sends a request's rubrics through score's per-row rubric) are still read from a file
     own = tmp_path / "polite.yaml"
     own.write_text("criteria: Is it polite?\ndescriptions: [Rude., Curt., Neutral., Polite., Warm.]\n")
     assert "Is it polite?" in scripted_model(rubric=str(own)).render("p", "x")
