@@ -97,8 +97,8 @@ class MicroBatcher:
         n = len(prompts)
         if len(completions) != n:
             raise ValueError(f"prompts and completions must have the same length, got {n} and {len(completions)}")
-        if completions_b is not None and len(completions_b) != n:
-            raise ValueError(f"completions_b must have {n} items, got {len(completions_b)}")
+        if completions_b is not None:  # one text (the same opponent for every row) or one per row
+            completions_b = rows("completions_b", completions_b, n)
         if n > self.max_queue:
             raise RequestTooLarge(f"the request has {n} rollouts and the queue holds at most {self.max_queue}")
         if self.closing:

@@ -28,6 +28,8 @@ class RemoteRewardModel:
     retries with backoff on connection errors, 429 and 5xx, and a circuit breaker). A call never
     takes longer than ``timeout`` seconds: when no server answers in time, every rollout of the call
     gets ``fallback`` (``None``: TRL leaves the sample out) and ``stats["fallbacks"]`` counts them.
+    One attempt takes at most ``request_timeout`` (default: ``timeout``, or with several URLs
+    ``timeout / (len(url) + 1)``, so a server that accepts and never answers is failed over in time).
     ``api_key`` (default: ``$REWARD_JUDGE_API_KEY``) is sent as ``Authorization: Bearer``; a server
     that refuses it raises ``PermissionError`` at once (no retries, no fallback: it is a set-up error).
     Picklable (connections are rebuilt in the process that uses it).
@@ -65,7 +67,9 @@ class RemoteRewardModel:
         if fallback is not None and (isinstance(fallback, bool) or not isinstance(fallback, (int, float))):
             raise ValueError(f"fallback must be None or a number, got {fallback!r}")
         self.timeout = float(timeout)
-        self.request_timeout = float(request_timeout or timeout)
+        # with several servers one attempt may not take the whole budget: a hung server (it accepts, never answers)
+        # would use it up, and the call would fall back instead of failing over to the next server
+        self.request_timeout = float(request_timeout or (timeout if len(self.urls) == 1 else timeout / (len(self.urls) + 1)))
         self.policy = RetryPolicy(max_attempts=max_retries + 1, backoff_base=backoff_base, backoff_max=backoff_max)
         self.fallback = fallback
         self.forward_columns = tuple(forward_columns)

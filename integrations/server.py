@@ -120,6 +120,32 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def rendered_text_size(prompts: list[Any], completions: list[Any], columns: dict[str, Any]) -> int:
+    """Characters of text the rows of a request hold once each row has its own copy of every value.
+
+    Example:
+        >>> rendered_text_size(["ab", "cd"], ["x", "y"], {"reference": "1234", "rubric": None})
+        14
+    """
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if value is None:
+            return 0
+        if isinstance(value, str):
+            return len(value)
+        key = id(value)  # a value repeated per rubric is measured once
+        if key not in sizes:
+            sizes[key] = len(json.dumps(value, ensure_ascii=False, default=str))
+        return sizes[key]
+
+    n = len(prompts)
+    total = sum(map(size, prompts)) + sum(map(size, completions))
+    for value in columns.values():
+        total += sum(map(size, value)) if isinstance(value, list) else n * size(value)
+    return total
+
+
 def _client_names(message: str, names: dict[str, str]) -> str:
     if not names:
         return message
@@ -220,6 +246,14 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
     async def run(endpoint: str, prompts: list[Any], completions: list[Any], names: dict[str, str],
                   **columns: Any) -> Any:
         started = time.perf_counter()
+        # one value for every row is repeated per row (and every row per rubric) when the rows are rendered: a
+        # small body could otherwise hold gigabytes of judge inputs on a server every trainer shares
+        size = await off_loop(lambda: rendered_text_size(prompts, completions, columns))
+        if size > max_request_bytes:
+            raise refuse(413, f"request too large: its rows render {size} characters of text (a value given once for "
+                              "every row counts once per row, and each rubric's rows count apart); this server "
+                              f"renders at most {max_request_bytes} per request (--max-request-bytes); send "
+                              "smaller requests")
         try:
             results = await state["batcher"].submit(prompts, completions, **columns)
         except QueueFull as exc:

@@ -248,6 +248,8 @@ class GenerativeRewardModel:
         ``gather`` judges groups across the processes of a ``torch.distributed`` run (every process must
         call at the same point; the TRL reward call sets it from ``gather_groups``).
         """
+        if isinstance(completions_b, str):  # one text: the same second completion for every row
+            completions_b = [completions_b] * len(completions)
         n = _check_batch(prompts, completions, completions_b)
         references = _per_row("reference", reference, n)
         rubrics = _per_row("rubric", rubric, n)
@@ -443,6 +445,9 @@ def _check_batch(prompts: Sequence[Any], completions: Sequence[Any], completions
             raise TypeError(f"{name} must be a list, got {type(value).__name__}: {str(value)[:80]!r}")
     if len(prompts) != len(completions):
         raise ValueError(f"prompts and completions must have the same length, got {len(prompts)} and {len(completions)}")
+    if completions_b is not None and (isinstance(completions_b, (bytes, Mapping)) or not _is_column(completions_b)):
+        raise TypeError(f"completions_b must be one text or a list of {len(completions)} completions, got "
+                        f"{type(completions_b).__name__}: {str(completions_b)[:80]!r}")
     if completions_b is not None and len(completions_b) != len(completions):
         raise ValueError(f"completions_b must have {len(completions)} items, got {len(completions_b)}")
     return len(prompts)

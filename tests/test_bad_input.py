@@ -170,3 +170,31 @@ def test_a_missing_reference_read_by_pandas_names_its_row():
     results = rm.score(["p", "q"], ["x", "y"], reference=np.array(["first", "second"]))
     assert [r.ok for r in results] == [True, True]
     assert "first" in rm.render("p", "x", reference="first")
+
+
+@pytest.mark.unit
+def test_completions_b_is_one_text_for_every_row_or_a_list_of_one_per_row():
+    """One completions_b text was split into characters (row i compared against its i-th character, HTTP 200 on the
+    server), and a JSON object was judged as its key names."""
+    from starlette.testclient import TestClient
+
+    from reward_judge.integrations.server import create_app
+    from tests._scripted import scripted_model
+
+    rm = scripted_model(protocol="prometheus-v2-relative", mode="generate", max_attempts=1)
+    prompts, completions = ["Q1", "Q2", "Q3"], ["x winner=B", "y winner=B", "z winner=A"]
+    each = [r.reward for r in rm.score(prompts, completions, completions_b=["abc"] * 3)]
+    assert [r.reward for r in rm.score(prompts, completions, completions_b="abc")] == each
+    assert "###Response B:\nabc\n" in rm.request("Q1", "x", completion_b="abc").input.text
+    for bad in ({"k1": 1, "k2": 2, "k3": 3}, b"abc"):
+        with pytest.raises(TypeError, match="completions_b must be one text or a list of 3 completions"):
+            rm.score(prompts, completions, completions_b=bad)
+    with TestClient(create_app(rm)) as client:
+        one = client.post("/v1/score", json={"prompts": prompts, "completions": completions, "completions_b": "abc"})
+        assert one.status_code == 200 and one.json()["rewards"] == each
+        other = client.post("/v1/score", json={"prompts": prompts[:2], "completions": completions[:2],
+                                               "completions_b": "the other answer"})
+        assert other.status_code == 200 and len(other.json()["rewards"]) == 2
+        keys = client.post("/v1/score", json={"prompts": prompts, "completions": completions,
+                                              "completions_b": {"k1": 1, "k2": 2, "k3": 3}})
+        assert keys.status_code == 422 and "completions_b must be one value or a list of 3" in keys.json()["detail"]

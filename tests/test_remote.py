@@ -55,6 +55,48 @@ def test_pickled_and_async_clients_share_one_server(tmp_path):
         assert asyncio.run(many()) == [[123.0], [456.0], [789.0]]
 
 
+@pytest.mark.process
+def test_a_hung_server_is_failed_over_and_its_circuit_opens(tmp_path):
+    """A server that accepts and never answers took every call routed to it to the whole timeout and a fallback:
+    one attempt could use the call's whole budget, and its cancelled attempt never counted against its circuit."""
+    import socket
+    import sys
+    import threading
+
+    from tests._servers import ServerProcess
+    from tests.test_slime_remote import ROOT, SERVER
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    hung_url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+    held: list = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(hung.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = free_port()
+    code = SERVER.format(root=str(ROOT), port=port, options="")
+    try:
+        with ServerProcess([sys.executable, "-c", code], port, tmp_path / "server.log") as good:
+            remote = RemoteRewardModel([hung_url, good.url], timeout=3)
+            started = time.perf_counter()
+            rewards = [remote(prompts=["Q"], completions=["score=4"])[0] for _ in range(6)]
+            assert rewards == [0.75] * 6 and remote.stats["fallbacks"] == 0  # every call failed over in time
+            assert time.perf_counter() - started < 6 * 3
+            assert remote.pool.circuit_open(hung_url)
+            remote.close()
+    finally:
+        hung.close()
+        for connection in held:
+            connection.close()
+
+
 @pytest.mark.unit
 def test_client_arguments_are_checked():
     with pytest.raises(ValueError, match="url"):

@@ -84,8 +84,14 @@ def test_requests_that_can_never_fit_are_413_once_with_the_limit_named(server):
     with pytest.raises(ValueError, match="413"):
         client([echo_prompt(1)] * 7, [ECHO_COMPLETION] * 7)
     assert client.pool.retries == 0 and client.stats["fallbacks"] == 0
+    # a value given once for every row is rendered into every row: 6 rows of one 5000-character reference are
+    # 30000 characters of judge inputs from a 5 KB body (a 1 MB reference x 1024 rows took a server to 3.1 GB)
+    broadcast = {"prompts": [echo_prompt(1)] * 6, "completions": [ECHO_COMPLETION] * 6, "reference": "r" * 5000}
+    amplified = httpx.post(server.url + "/v1/score", json=broadcast, headers=AUTH, timeout=60)
+    assert amplified.status_code == 413 and "once for every row counts once per row" in amplified.json()["detail"]
+    assert "--max-request-bytes" in amplified.json()["detail"]
     assert metric(httpx.get(server.url + "/metrics", headers=AUTH, timeout=30).text,
-                  'reward_judge_refused_total{reason="too_large"}') >= 4
+                  'reward_judge_refused_total{reason="too_large"}') >= 5
 
 
 def test_busy_is_503_with_retry_after_and_a_request_that_fits_later_succeeds(server):

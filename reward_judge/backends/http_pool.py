@@ -239,7 +239,11 @@ class EndpointPool:
             retry_after: Optional[float] = None
             try:
                 async with semaphore:
-                    response = await client.post(url + path, json=payload)
+                    try:
+                        response = await client.post(url + path, json=payload)
+                    except asyncio.CancelledError:  # the caller's deadline ran out waiting for this endpoint
+                        self._record(url, ok=False)
+                        raise
             except httpx.HTTPError as exc:  # connection refused/reset, timeouts, protocol errors
                 self._record(url, ok=False)
                 last_error, last_status = f"{where}: {type(exc).__name__}: {exc or 'no detail'}", None
