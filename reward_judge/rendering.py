@@ -37,6 +37,14 @@ def _marker(k: int) -> str:
     return f"\ue000{k}\ue001"
 
 
+#: Message sentinels are numbered from here, apart from the fields' markers.
+_SENTINEL_BASE = 1_000_000
+
+
+class UnlocatedFields(ValueError):
+    """The chat template changed a message so that the untrusted text in it cannot be located exactly."""
+
+
 @dataclass(frozen=True)
 class JudgeRequest:
     """One rollout ready for the judge: its protocol, the exact judge input, and what rendering did to it.
@@ -135,7 +143,10 @@ class RequestRenderer:
         def build(texts: list[str]) -> JudgeInput:
             return self._judge_input(protocol, instruction, texts, reference, use_rubric, row_rubric)  # type: ignore[arg-type]
 
-        judge_input = build(responses)  # type: ignore[arg-type]
+        try:
+            judge_input = build(responses)  # type: ignore[arg-type]
+        except UnlocatedFields as exc:  # never guessed: a guess could leave untrusted text outside its span
+            return JudgeRequest(protocol, JudgeInput(""), error=str(exc), sanitized=sanitized)
         if not judge_input.text:  # nothing to judge (at most a BOS token)
             return JudgeRequest(protocol, judge_input, error="the judge input is empty: the protocol's template and "
                                                               "every field of this row are empty", sanitized=sanitized)
@@ -154,7 +165,7 @@ class RequestRenderer:
             fitted, dropped = fit_responses(build, responses, limit, count, self.tokenizer,  # type: ignore[arg-type]
                                             present=protocol.present_response)
             return JudgeRequest(protocol, fitted, truncated=sum(dropped), sanitized=sanitized)
-        except InputTooLong as exc:
+        except (InputTooLong, UnlocatedFields) as exc:
             return JudgeRequest(protocol, judge_input, error=str(exc), sanitized=sanitized)
 
     # ------------------------------------------------------------------ pieces
@@ -185,9 +196,46 @@ class RequestRenderer:
         text = tokenizable(self.formatter.format(messages, self.tokenizer))
         marked_text = self.formatter.format(marked, self.tokenizer)
         substituted, spans = _substitute(marked_text, values)
-        if substituted != text:
-            spans = _align(marked_text, values, text)
+        if substituted != text:  # the template changed a field (``| trim`` at a message's edge)
+            spans = self._spans_by_message(messages, message_spans, text)
         return JudgeInput(text, spans, tuple(messages), self.formatter.add_special_tokens, message_spans)
+
+    def _spans_by_message(self, messages: list[Message], message_spans: tuple[tuple[Span, ...], ...],
+                          text: str) -> tuple[Span, ...]:
+        """The untrusted spans in ``text`` when the chat template changed a message's content.
+
+        The template is applied once more with one sentinel per message content, which gives its own text
+        exactly; each content must then sit between those pieces as it is or stripped (``| trim``), and its
+        fields' spans (exact within the content) move with it. Anything else raises `UnlocatedFields`.
+        """
+        sentinels = [_marker(_SENTINEL_BASE + k) for k in range(len(messages))]
+        skeleton = self.formatter.format([{**m, "content": s} for m, s in zip(messages, sentinels)], self.tokenizer)
+        parts = _MARK.split(skeleton)  # template text, message index, template text, ...
+        pieces, order = parts[0::2], [int(k) - _SENTINEL_BASE for k in parts[1::2]]
+        if order != list(range(len(messages))) or not text.startswith(pieces[0]):
+            raise UnlocatedFields("the judge's chat template does not show each message's content once and in order, "
+                                  "so the rollout's text cannot be told from the template's; use chat_format='raw' "
+                                  "or a template that does")
+        spans: list[Span] = []
+        pos = len(pieces[0])
+        for k, after in zip(order, pieces[1:], strict=True):
+            content = messages[k]["content"]
+            lead = len(content) - len(content.lstrip())
+            for shown, offset in ((content, 0), (content.strip(), lead), (content.rstrip(), 0),
+                                  (content.lstrip(), lead)):
+                if text.startswith(shown, pos) and text.startswith(after, pos + len(shown)):
+                    break
+            else:
+                raise UnlocatedFields(f"the judge's chat template changed message {k}'s content in a way reward-judge "
+                                      "cannot follow (more than trimming it), so its untrusted text cannot be located")
+            for start, end in message_spans[k]:
+                start, end = max(start - offset, 0), min(end - offset, len(shown))
+                if end > start:
+                    spans.append((pos + start, pos + end))
+            pos += len(shown) + len(after)
+        if pos != len(text):
+            raise UnlocatedFields("the judge's chat template text does not match its own render")
+        return tuple(spans)
 
     def _has_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
@@ -227,31 +275,3 @@ def _substitute(marked: str, values: list[str]) -> tuple[str, tuple[Span, ...]]:
         at = match.end()
     pieces.append(marked[at:])
     return "".join(pieces), tuple(spans)
-
-
-def _align(marked: str, values: list[str], text: str) -> tuple[Span, ...]:
-    """Spans of the values in ``text`` when the chat template changed them (e.g. ``| trim`` at a message end).
-
-    The template's literal pieces between markers are found in order; each value is matched as it is,
-    or stripped as a template strips it.
-    """
-    parts = _MARK.split(marked)  # literal, index, literal, index, ..., literal
-    literals, indices = parts[0::2], [int(k) for k in parts[1::2]]
-    spans: list[Span] = []
-    pos = text.find(literals[0]) + len(literals[0]) if literals[0] else 0
-    for k, literal in zip(indices, literals[1:], strict=True):
-        value = values[k]
-        end = None
-        for variant in (value, value.strip(), value.rstrip(), value.lstrip()):
-            start = text.find(variant, pos) if variant else pos
-            if start >= 0 and text.startswith(literal, start + len(variant)):
-                pos, end = start, start + len(variant)
-                break
-        if end is None:  # fall back to the next literal: everything before it is this value's
-            nxt = text.find(literal, pos) if literal else len(text)
-            end = nxt if nxt >= 0 else len(text)
-            logger.warning("chat template changed an untrusted field; its span was located by the template text")
-        if end > pos:
-            spans.append((pos, end))
-        pos = end + len(literal)
-    return tuple(spans)
