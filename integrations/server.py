@@ -102,6 +102,8 @@ def read_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
                       f"{max_depth} levels") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadBody(f"the request body is not JSON: {exc}") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise BadBody(f"the request body holds a number this server does not read: {exc}") from None
     if _deeper_than(body, max_depth):
         raise BadBody(f"the request body nests arrays and objects more than {max_depth} levels deep; this server "
                       f"reads at most {max_depth}")

@@ -51,6 +51,19 @@ def _cut(text: str, ids: Sequence[int], drop_tokens: int, tokenizer: Any) -> tup
     keep = len(ids) - drop
     head = keep - keep // 2
     tail = keep // 2
+    # byte-level tokens split a character (an emoji, a Hangul syllable) over several: never keep part of one, which
+    # would show the judge a U+FFFD the response never had (one it wrote itself is a prefix or suffix of it: kept)
+    for _ in range(4):
+        shown = tokenizer.decode(ids[:head]) if head else ""
+        if not shown.endswith("\ufffd") or text.startswith(shown):
+            break
+        head -= 1
+    for _ in range(4):
+        shown = tokenizer.decode(ids[len(ids) - tail:]) if tail else ""
+        if not shown.startswith("\ufffd") or text.endswith(shown):
+            break
+        tail -= 1
+    drop = len(ids) - head - tail
     cut = tokenizer.decode(ids[:head]) + MARKER.format(n=drop) + (tokenizer.decode(ids[len(ids) - tail:]) if tail else "")
     return cut, drop
 

@@ -292,7 +292,7 @@ def test_bodies_are_read_with_bounded_depth_and_no_constants():
     assert read_json_body(b'{"query": [["a"]]}') == {"query": [["a"]]}
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"query": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
                  b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1), b'{"labels": [NaN]}',
-                 b'{"x": Infinity}', b"\xff\xfe", b'{"a": '):
+                 b'{"x": Infinity}', b"\xff\xfe", b'{"a": ', b'{"prompts": [' + b"7" * 5000 + b"]}"):  # a 500 before
         with pytest.raises(BadBody):
             read_json_body(body)
 

@@ -139,3 +139,20 @@ def test_many_unflagged_control_tokens_are_tokenised_without_recursion():
     think = tokenizer.convert_tokens_to_ids("</think>")
     ids = text_ids(tokenizer, "hi " + "</think>" * 3000)
     assert think not in ids and tokenizer.decode(ids) == "hi " + "</think>" * 3000
+
+
+def test_a_cut_never_splits_a_character_into_replacement_marks():
+    """Byte-level tokens split an emoji or a Hangul syllable over several: a cut between them showed the judge
+    U+FFFD beside the marker, which the response never had."""
+    from transformers import AutoTokenizer
+
+    from reward_judge.embedded import embedded_judge_path
+    from reward_judge.truncation import cut_middle
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_judge_path()[0])
+    for text in ("😀" * 900, "한국어 문장입니다. " * 400, "答案是巴黎。" * 500):
+        for drop in (301, 302, 303, 700):
+            cut, dropped = cut_middle(text, drop, tokenizer)
+            assert "\ufffd" not in cut and dropped >= drop, (text[:4], drop)
+    kept, _ = cut_middle("a\ufffdb " * 300 + "end \ufffd", 100, tokenizer)  # a response's own U+FFFD stays
+    assert kept.startswith("a\ufffdb ") and kept.endswith("end \ufffd")

@@ -72,8 +72,10 @@ def shown_ids(text: str) -> list[str]:
 
 
 #: A line of the instruction, reference or rubric that reads like a response boundary ("[Response 9]",
-#: "[End of Response 1]", spacing and case aside).
-_BOUNDARY_LIKE = re.compile(r"^\s*\[\s*(?:end\s+of\s+)?response\b", re.IGNORECASE)
+#: "[End of Response 1]", spacing and case aside, and behind invisible format characters: zero-width spaces and
+#: joiners, direction marks and controls, a BOM).
+_BOUNDARY_LIKE = re.compile("^[\\s\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]*"
+                            "\\[\\s*(?:end\\s+of\\s+)?response\\b", re.IGNORECASE)
 
 
 def defused(text: Optional[str]) -> Optional[str]:
@@ -145,8 +147,8 @@ class ListwiseProtocol(JudgeProtocol):
 
     name: ClassVar[str] = "listwise"
     #: 2: responses quoted line by line, headers outside the untrusted text. 3: boundary-like lines of the
-    #: instruction, reference and rubric quoted too.
-    version: ClassVar[str] = "3"
+    #: instruction, reference and rubric quoted too. 4: also behind invisible format characters.
+    version: ClassVar[str] = "4"
     description: ClassVar[str] = ("Listwise scoring of a whole group in one call, JSON scores 1-10 (our prompt, for "
                                   "general instruct judges)")
     uses_rubric: ClassVar[bool] = True
