@@ -203,3 +203,26 @@ def test_seed_001_korean_rubric_renders_as_the_card_writes_it():
     )
     assert get_rubric("ko-math").render() == card_math_rubric
     assert get_rubric("수학(Math)") == get_rubric("ko-math")
+
+
+def test_turns_after_the_last_user_turn_reach_the_judge():
+    """A prompt ending with an assistant prefill (TRL's continue_final_message) or with a tool call and its result
+    lost those turns: the judge graded a fragment, or never saw the tool output the completion contradicts."""
+    from reward_judge.chat_format import ChatFormatter
+    from reward_judge.rendering import RequestRenderer
+    from reward_judge.rollout_text import prefill_text, prompt_text
+    from reward_judge.rubric import resolve_rubric
+
+    prefill = [{"role": "user", "content": "Is 91 prime?"}, {"role": "assistant", "content": "No. 91 = 7 x 13, so"}]
+    assert prompt_text(prefill) == "Is 91 prime?" and prefill_text(prefill) == "No. 91 = 7 x 13, so"
+    tool = [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": "Calling the weather tool."}, {"role": "tool", "content": "31 C, storm"}]
+    assert prompt_text(tool) == ("System: Use tools.\n\nWeather in Paris?\n\nAssistant: Calling the weather tool."
+                                 "\n\nTool: 31 C, storm")
+    assert prefill_text(tool) == "" and prefill_text("Is 91 prime?") == ""
+    renderer = RequestRenderer(get_protocol("prometheus-v2"), None, resolve_rubric("helpfulness"), ChatFormatter("raw"),
+                               tokenizer=None, limit=None, truncation="head_tail")
+    request = renderer.render(prefill, " it is not prime.")
+    assert request.input.untrusted_text()[:2] == ["Is 91 prime?", "No. 91 = 7 x 13, so it is not prime."]
+    with pytest.raises(TypeError, match=r"prompts\[0\]\[0\] must be a chat message"):
+        renderer.render(["not a message", {"role": "user", "content": "Hi"}], "Hello", index=0)
