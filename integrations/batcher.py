@@ -47,7 +47,7 @@ class _Job:
 
 def rows(name: str, value: Any, n: int) -> list[Any]:
     """One value for every row, or a list of exactly ``n`` values (``name`` is the caller's field name)."""
-    if value is None or isinstance(value, str):
+    if value is None or isinstance(value, (str, dict)):  # one text, or one rubric object, for every row
         return [value] * n
     if not isinstance(value, list) or len(value) != n:
         raise ValueError(f"{name} must be one value or a list of {n} values, got {str(value)[:80]!r}")
@@ -158,11 +158,11 @@ class MicroBatcher:
             results = self._score(batch)
         except Exception as exc:  # one bad request must not fail its neighbours: judge each job alone
             if len(batch) == 1:
+                if isinstance(exc, (ValueError, TypeError)):  # the request's own data: answered 422 (counted as
+                    logger.warning("rejected a request: %s", exc)  # refused, not as a failed judging), not retried
+                    return [ValueError(str(exc))]
                 if self.on_error is not None:
                     self.on_error()
-                if isinstance(exc, (ValueError, TypeError)):  # the request's own data: answered 422, not retried
-                    logger.warning("rejected a request: %s", exc)
-                    return [ValueError(str(exc))]
                 logger.exception("scoring a request failed")
                 return [RuntimeError("the judge failed on this request; see the server log")]
             logger.warning("a batch of %d requests failed; judging them one by one", len(batch))

@@ -281,6 +281,12 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         for name in ("prompts", "completions"):
             if not isinstance(body.get(name), list):
                 raise refuse(422, f"{name} must be a list, got {type(body.get(name)).__name__}")
+        fit = body.get("fit_columns", False)
+        if not isinstance(fit, bool):
+            raise refuse(422, f"fit_columns must be true or false, got {fit!r}")
+        reads_reference, reads_rubric = readable_columns(reward_model) if fit else (True, True)
+        if not reads_reference:  # a framework's dataset columns (a label, a rubric) this judge has no slot for
+            body["reference"] = None
         rubrics = body.get("rubrics")
         if rubrics is not None:
             return await score_rubrics(body, rubrics)
@@ -288,12 +294,8 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         if not body["prompts"] and not body["completions"]:
             return {"results": [], "rewards": []}
         reference, rubric = body.get("reference"), body.get("rubric")
-        fit = body.get("fit_columns", False)
-        if not isinstance(fit, bool):
-            raise refuse(422, f"fit_columns must be true or false, got {fit!r}")
-        if fit:  # a framework's dataset columns (a label, a rubric) this judge has no slot for are left out
-            reads_reference, reads_rubric = readable_columns(reward_model)
-            reference, rubric = (reference if reads_reference else None), (rubric if reads_rubric else None)
+        if not reads_rubric:
+            rubric = None
         results = await run("score", body["prompts"], body["completions"], {}, reference=reference,
                             rubric=rubric, completions_b=body.get("completions_b"))
         if isinstance(results, JSONResponse):

@@ -192,9 +192,39 @@ def test_completions_b_is_one_text_for_every_row_or_a_list_of_one_per_row():
     with TestClient(create_app(rm)) as client:
         one = client.post("/v1/score", json={"prompts": prompts, "completions": completions, "completions_b": "abc"})
         assert one.status_code == 200 and one.json()["rewards"] == each
-        other = client.post("/v1/score", json={"prompts": prompts[:2], "completions": completions[:2],
-                                               "completions_b": "the other answer"})
-        assert other.status_code == 200 and len(other.json()["rewards"]) == 2
+        other = client.post("/v1/score", json={"prompts": prompts, "completions": completions,
+                                               "completions_b": "the other answer winner=A"})
+        assert other.status_code == 200  # 422 before: "must have 3 items, got 25" (its characters)
+        assert other.json()["rewards"] == [r.reward for r in rm.score(prompts, completions,
+                                                                      completions_b=["the other answer winner=A"] * 3)]
         keys = client.post("/v1/score", json={"prompts": prompts, "completions": completions,
                                               "completions_b": {"k1": 1, "k2": 2, "k3": 3}})
-        assert keys.status_code == 422 and "completions_b must be one value or a list of 3" in keys.json()["detail"]
+        assert keys.status_code == 422 and "completions_b" in keys.json()["detail"]
+
+
+@pytest.mark.unit
+def test_the_rubrics_path_fits_columns_and_a_refused_request_is_not_a_failed_judging():
+    """fit_columns was skipped when a request listed rubrics (200 with rubric, 422 with rubrics), one rubric object
+    was refused as not one value, and every 422 was also counted as a judging failure in /metrics."""
+    from starlette.testclient import TestClient
+
+    from reward_judge import CustomProtocol
+    from reward_judge.integrations.server import create_app
+    from tests._scripted import scripted_model
+
+    protocol = CustomProtocol(custom_name="rubric-only", template="{instruction}\n{response}\n{rubric}",
+                              answer_pattern=r"\[RESULT\] (\d)", range=(1, 5))
+    rm = scripted_model(protocol=protocol, rubric="helpfulness", mode="generate", max_attempts=1)
+    rubric = {"criteria": "Concise?", "descriptions": ["a", "b", "c", "d", "e"]}
+    body = {"prompts": ["Q score=4"], "completions": ["A"], "reference": ["gold"], "fit_columns": True}
+    with TestClient(create_app(rm)) as client:
+        single = client.post("/v1/score", json=dict(body, rubric=rubric))
+        listed = client.post("/v1/score", json=dict(body, rubrics=["helpfulness", rubric]))
+        assert single.status_code == listed.status_code == 200
+        assert listed.json()["rewards"] == [[0.75, 0.75]] and single.json()["rewards"] == [0.75]
+        assert client.post("/v1/score", json=dict(body, rubrics=["helpfulness"], fit_columns="yes")).status_code == 422
+        refused = client.post("/v1/score", json={"prompts": ["Q"], "completions": ["A"], "reference": ["gold"]})
+        assert refused.status_code == 422 and "no reference slot" in refused.json()["detail"]
+        metrics = client.get("/metrics").text
+    failed = [line for line in metrics.splitlines() if line.startswith("reward_judge_batch_errors_total")]
+    assert failed and float(failed[0].split()[-1]) == 0.0
