@@ -284,25 +284,23 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
         fit = body.get("fit_columns", False)
         if not isinstance(fit, bool):
             raise refuse(422, f"fit_columns must be true or false, got {fit!r}")
+        # fit_columns: a framework's dataset columns (a label, a rubric) this judge has no slot for are left out
         reads_reference, reads_rubric = readable_columns(reward_model) if fit else (True, True)
-        if not reads_reference:  # a framework's dataset columns (a label, a rubric) this judge has no slot for
-            body["reference"] = None
+        reference = body.get("reference") if reads_reference else None
         rubrics = body.get("rubrics")
         if rubrics is not None:
-            return await score_rubrics(body, rubrics)
+            return await score_rubrics(body, rubrics, reference)
         check_rows(len(body["prompts"]), "prompts")
         if not body["prompts"] and not body["completions"]:
             return {"results": [], "rewards": []}
-        reference, rubric = body.get("reference"), body.get("rubric")
-        if not reads_rubric:
-            rubric = None
+        rubric = body.get("rubric") if reads_rubric else None
         results = await run("score", body["prompts"], body["completions"], {}, reference=reference,
                             rubric=rubric, completions_b=body.get("completions_b"))
         if isinstance(results, JSONResponse):
             return results
         return {"results": [r.to_dict() for r in results], "rewards": [r.reward for r in results]}
 
-    async def score_rubrics(body: dict[str, Any], rubrics: Any) -> Any:
+    async def score_rubrics(body: dict[str, Any], rubrics: Any, reference: Any) -> Any:
         """Every rollout on every rubric: one job of rows x rubrics, so one judge call judges them all."""
         if not isinstance(rubrics, list) or not rubrics or not all(isinstance(r, (str, dict)) and r for r in rubrics):
             raise refuse(422, f"rubrics must be a non-empty list of rubrics (names, texts or objects), got "
@@ -318,8 +316,7 @@ def create_app(reward_model: Any, *, max_batch_size: int = 64, max_wait_ms: floa
             raise refuse(422, f"prompts and completions must have the same length, got {n} and "
                               f"{len(body['completions'])}")
         columns: dict[str, Any] = {}
-        for name in ("reference", "completions_b"):
-            value = body.get(name)
+        for name, value in (("reference", reference), ("completions_b", body.get("completions_b"))):
             if isinstance(value, list):
                 if len(value) != n:
                     raise refuse(422, f"{name} must be one value or a list of {n} values, got {len(value)}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from .chat_format import ChatFormatter
-from .rollout_text import completion_text, prefill_text, prompt_text
+from .rollout_text import completion_text, conversation
 from .judge_input import JudgeInput, Message, Span, encode
 from .protocols import JudgeProtocol
 from .rubric import Rubric, RubricLike, resolve_rubric
@@ -119,7 +119,7 @@ class RequestRenderer:
         untrusted field of its own, shown under a header the protocol writes, and cut to its share of the limit.
         """
         where = "" if index is None else f"[{index}]"
-        prefill = prefill_text(prompt, f"prompts{where}")  # the response starts with what the prompt wrote of it
+        instruction, prefill = conversation(prompt, f"prompts{where}")  # a prefill starts every response
         if members is not None:
             if completion is not None or completion_b is not None:
                 raise ValueError("render takes a listwise group's members or completion(s), not both")
@@ -128,7 +128,7 @@ class RequestRenderer:
             raw_responses = [prefill + completion_text(completion, f"completions{where}")]
             if completion_b is not None:
                 raw_responses.append(prefill + completion_text(completion_b, f"completions_b{where}"))
-        raw = [prompt_text(prompt, f"prompts{where}"), reference if isinstance(reference, str) else None, *raw_responses]
+        raw = [instruction, reference if isinstance(reference, str) else None, *raw_responses]
         clean = [None if text is None else tokenizable(text) for text in raw]
         sanitized = clean != raw
         instruction, responses = clean[0], clean[2:]

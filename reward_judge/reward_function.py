@@ -32,6 +32,19 @@ def note_once(name: str, key: str, message: str) -> None:
         logger.info(message)
 
 
+def anchor_column(rm: Any, kwargs: dict[str, Any]) -> Optional[Any]:
+    """The anchor responses of ``pairing="anchor"`` on a dataset column, from a reward call's ``kwargs`` (``None``
+    for any other pairing, a member anchor or a pointwise protocol); a missing column is an error naming it."""
+    groups = rm.config.group_options
+    if groups.pairing != ANCHOR or member_anchor(groups.anchor) is not None or not is_groupwise(rm.protocol):
+        return None
+    anchors = kwargs.get(groups.anchor)
+    if anchors is None:
+        raise ValueError(f"pairing='anchor' with anchor={groups.anchor!r}: the reward call has no column "
+                         f"{groups.anchor!r} (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})")
+    return anchors
+
+
 def reward_call(rm: Any, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                 **kwargs: Any) -> list[Optional[float]]:
     """A TRL reward call on reward model ``rm``: one reward per completion, ``None`` where the judge gave none.
@@ -53,16 +66,9 @@ def reward_call(rm: Any, prompts: Sequence[Any], completions: Sequence[Any], com
         note_once(rm.__name__, "rubric", f"column {cfg.rubric_column!r} ignored: protocol {rm.protocol.name} has no "
                                           "rubric slot")
         rubric = None
-    groups = cfg.group_options
-    anchors = None
-    if groups.pairing == ANCHOR and member_anchor(groups.anchor) is None and is_groupwise(rm.protocol):
-        anchors = kwargs.get(groups.anchor)
-        if anchors is None:
-            raise ValueError(f"pairing='anchor' with anchor={groups.anchor!r}: the reward call has no column "
-                             f"{groups.anchor!r} (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})")
     started = time.perf_counter()
-    results = rm.score(prompts, completions, reference=reference, rubric=rubric, anchors=anchors,
-                       gather=groups.gather_groups)
+    results = rm.score(prompts, completions, reference=reference, rubric=rubric, anchors=anchor_column(rm, kwargs),
+                       gather=cfg.group_options.gather_groups)
     if cfg.log_feedback:
         report_to_trainer(rm.__name__, results, time.perf_counter() - started, kwargs.get("log_extra"),
                           kwargs.get("log_metric"))

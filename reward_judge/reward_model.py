@@ -331,9 +331,8 @@ class GenerativeRewardModel:
                         for renderer in renderers for i in range(n)]
             self.stats.calls += 1
             flat = self._judge_requests(requests)
-        by_rubric = [flat[j * n:(j + 1) * n] for j in range(k)]
-        self._account(flat, rows=[(j, i) for j in range(k) for i in range(n)], shaped=by_rubric)
-        return by_rubric
+        self._account(flat, rubrics=k)
+        return [flat[j * n:(j + 1) * n] for j in range(k)]
 
     def for_rubrics(self, rubrics: Sequence[RubricLike], *, names: Optional[Sequence[str]] = None) -> list[RubricReward]:
         """One TRL reward function per rubric, sharing one judge pass per batch (`reward_judge.rubric_rewards`).
@@ -379,25 +378,28 @@ class GenerativeRewardModel:
             results.append(result)
         return results
 
-    def _account(self, results: list[JudgeResult], *, rows: Optional[list[tuple[int, int]]] = None,
-                 shaped: Any = None) -> None:
-        """Count the fallbacks, and raise under ``fallback="raise"``. ``rows``: (rubric, row) of each result of a
-        multi-rubric call, named in the error, whose ``results`` are then ``shaped`` (one list per rubric)."""
+    def _account(self, results: list[JudgeResult], *, rubrics: int = 0) -> None:
+        """Count the fallbacks, and raise under ``fallback="raise"``. ``rubrics``: the number of rubrics of a
+        `score_rubrics` call, whose ``results`` are rubric-major; the error then names (rubric, row) pairs and
+        holds one list per rubric."""
         failed = [i for i, r in enumerate(results) if r.fallback]
         if not failed:
             return
         self.stats.fallbacks += len(failed)
         self.stats.fallback_causes.update(results[i].fallback_cause or "unknown" for i in failed)
         reasons = Counter(results[i].error for i in failed)
-        what = "rollouts" if rows is None else "(rubric, rollout) judgments"
+        what = "(rubric, rollout) judgments" if rubrics else "rollouts"
         logger.warning("%d of %d %s got no valid judge answer and fell back to %r (%s)", len(failed), len(results),
                        what, self.config.fallback,
                        "; ".join(f"{count}x {reason}" for reason, count in reasons.most_common(3)))
         if self.config.fallback == FALLBACK_RAISE:
-            named = failed[:20] if rows is None else [rows[i] for i in failed[:20]]
-            where = "rows" if rows is None else "(rubric, row)"
-            raise JudgeFailure(f"{len(failed)} of {len(results)} {what} got no valid judge answer: {where} {named}",
-                               results if shaped is None else shaped)
+            if not rubrics:
+                raise JudgeFailure(f"{len(failed)} of {len(results)} rollouts got no valid judge answer: rows "
+                                   f"{failed[:20]}", results)
+            n = len(results) // rubrics
+            raise JudgeFailure(f"{len(failed)} of {len(results)} {what} got no valid judge answer: (rubric, row) "
+                               f"{[divmod(i, n) for i in failed[:20]]}",
+                               [results[j * n:(j + 1) * n] for j in range(rubrics)])
 
     __call__ = reward_call
 

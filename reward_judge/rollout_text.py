@@ -27,48 +27,42 @@ def _content(message: Any, where: str) -> str:
     return content
 
 
-def _turns(prompt: Any, name: str) -> "list[Mapping[str, Any]] | None":
-    """The messages of a conversational prompt (each checked, its index named), or ``None`` for a string."""
+def conversation(prompt: Any, name: str = "prompt") -> tuple[str, str]:
+    """(the instruction the judge sees, the start of the response the prompt writes itself) for a prompt.
+
+    The second is the prompt's final assistant message after its last user turn (a prefill, which TRL
+    continues with ``continue_final_message``), or ``""``. Every message is checked, its index named.
+
+    Example:
+        >>> conversation([{"role": "user", "content": "Is 91 prime?"}, {"role": "assistant", "content": "No:"}])
+        ('Is 91 prime?', 'No:')
+    """
     if isinstance(prompt, str):
-        return None
-    if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)) and prompt:
-        messages = list(prompt)
-        for i, message in enumerate(messages):
-            _content(message, f"{name}[{i}]")
-        return messages
-    raise TypeError(f"{name} must be a string or a list of chat messages, got {type(prompt).__name__}: {prompt!r:.80}")
-
-
-def _last_user_turn(messages: "list[Mapping[str, Any]]", prompt: Any, name: str) -> int:
-    user_turns = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    if not user_turns:
+        return prompt, ""
+    if not isinstance(prompt, Sequence) or isinstance(prompt, (bytes, bytearray)) or not prompt:
+        raise TypeError(f"{name} must be a string or a list of chat messages, got {type(prompt).__name__}: "
+                        f"{prompt!r:.80}")
+    texts = [_content(m, f"{name}[{i}]") for i, m in enumerate(prompt)]  # each a message (or named), first
+    turns = [(str(m.get("role", "")), text) for m, text in zip(prompt, texts)]
+    users = [i for i, (role, _) in enumerate(turns) if role == "user"]
+    if not users:
         raise ValueError(f"{name} is a conversation without a user turn: {prompt!r:.120}")
-    return user_turns[-1]
+    last = users[-1]
+    after = turns[last + 1:]
+    prefill = after.pop()[1] if after and after[-1][0] == "assistant" else ""
+    blocks = [f"{role.capitalize()}: {text}" for role, text in turns[:last]] + [turns[last][1]]
+    blocks += [f"{role.capitalize()}: {text}" for role, text in after]
+    return "\n\n".join(blocks), prefill
 
 
 def prompt_text(prompt: Any, name: str = "prompt") -> str:
-    """The instruction the judge sees for a prompt (string or list of chat messages)."""
-    messages = _turns(prompt, name)
-    if messages is None:
-        return prompt
-    last = _last_user_turn(messages, prompt, name)
-    after = messages[last + 1:]
-    if after and after[-1].get("role") == "assistant":  # a prefill: the response's start (`prefill_text`)
-        after = after[:-1]
-    blocks = [f"{str(m.get('role', '')).capitalize()}: {_content(m, f'{name}[{i}]')}" for i, m in enumerate(messages)]
-    return "\n\n".join(blocks[:last] + [_content(messages[last], f"{name}[{last}]")] + blocks[last + 1:last + 1 + len(after)])
+    """The instruction the judge sees for a prompt (string or list of chat messages): `conversation`'s first part."""
+    return conversation(prompt, name)[0]
 
 
 def prefill_text(prompt: Any, name: str = "prompt") -> str:
-    """The start of the response a prompt writes itself: its final assistant message after the last user turn
-    (TRL continues it with ``continue_final_message``), or ``""``."""
-    messages = _turns(prompt, name)
-    if messages is None:
-        return ""
-    last = _last_user_turn(messages, prompt, name)
-    if len(messages) > last + 1 and messages[-1].get("role") == "assistant":
-        return _content(messages[-1], f"{name}[{len(messages) - 1}]")
-    return ""
+    """The start of the response a prompt writes itself (`conversation`'s second part), or ``""``."""
+    return conversation(prompt, name)[1]
 
 
 def completion_text(completion: Any, name: str = "completion") -> str:

@@ -24,9 +24,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from .groups.pairing import ANCHOR, member_anchor
 from .groups.rewarder import is_groupwise
-from .reward_function import note_once, report_to_trainer
+from .reward_function import anchor_column, note_once, report_to_trainer
 from .result import JudgeResult
 from .rubric import Rubric, RubricLike, resolve_rubric
 
@@ -136,14 +135,7 @@ class RubricRewards:
         if cfg.rubric_column and kwargs.get(cfg.rubric_column) is not None:
             note_once(self.names[index], "rubric", f"column {cfg.rubric_column!r} ignored: {self.names[index]} judges "
                                                    "its own rubric (for_rubrics)")
-        groups = cfg.group_options
-        grouped = is_groupwise(rm.protocol)
-        anchors = None
-        if grouped and groups.pairing == ANCHOR and member_anchor(groups.anchor) is None:
-            anchors = kwargs.get(groups.anchor)
-            if anchors is None:
-                raise ValueError(f"pairing='anchor' with anchor={groups.anchor!r}: the reward call has no column "
-                                 f"{groups.anchor!r} (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})")
+        anchors = anchor_column(rm, kwargs)
         state = kwargs.get("trainer_state")
         key = (prompts, completions, reference, anchors, getattr(state, "global_step", None))
         with self._lock:
@@ -156,21 +148,23 @@ class RubricRewards:
                     raise batch.error
                 return batch.results[index], 0.0, True
             started = time.perf_counter()
+            results: list[list[JudgeResult]] = []
+            error: Optional[BaseException] = None
             try:
                 # a group split across processes is gathered, as the single reward model's call does: every rank
                 # makes the same calls in the same order, so each judges (and gathers) on the same call
                 results = self.score(prompts, completions, reference=reference, anchors=anchors,
-                                     gather=grouped and groups.gather_groups)
-            except Exception as exc:
-                self._batch = _Batch(tuple(_snapshot(part) for part in key), [], time.perf_counter() - started,
-                                     {index}, error=exc)
-                self._release_if_done(self._batch)
-                raise
+                                     gather=is_groupwise(rm.protocol) and cfg.group_options.gather_groups)
+            except Exception as exc:  # kept for the batch's other rubric calls, which raise it too
+                error = exc
             # the judged batch keeps a snapshot, compared by value: lists refilled in place make a new call (only
             # the judging call copies; the calls it serves compare against the copy)
-            batch = _Batch(tuple(_snapshot(part) for part in key), results, time.perf_counter() - started, {index})
+            batch = _Batch(tuple(_snapshot(part) for part in key), results, time.perf_counter() - started, {index},
+                           error=error)
             self._batch = batch
             self._release_if_done(batch)
+            if error is not None:
+                raise error
             return results[index], batch.seconds, False
 
     def _release_if_done(self, batch: _Batch) -> None:

@@ -49,23 +49,27 @@ def _cut(text: str, ids: Sequence[int], drop_tokens: int, tokenizer: Any) -> tup
     if drop == 0:
         return text, 0
     keep = len(ids) - drop
-    head = keep - keep // 2
-    tail = keep // 2
-    # byte-level tokens split a character (an emoji, a Hangul syllable) over several: never keep part of one, which
-    # would show the judge a U+FFFD the response never had (one it wrote itself is a prefix or suffix of it: kept)
-    for _ in range(4):
-        shown = tokenizer.decode(ids[:head]) if head else ""
-        if not shown.endswith("\ufffd") or text.startswith(shown):
-            break
-        head -= 1
-    for _ in range(4):
-        shown = tokenizer.decode(ids[len(ids) - tail:]) if tail else ""
-        if not shown.startswith("\ufffd") or text.endswith(shown):
-            break
-        tail -= 1
+    head, head_text = _whole_characters(ids, keep - keep // 2, tokenizer, text.startswith, from_start=True)
+    tail, tail_text = _whole_characters(ids, keep // 2, tokenizer, text.endswith, from_start=False)
     drop = len(ids) - head - tail
-    cut = tokenizer.decode(ids[:head]) + MARKER.format(n=drop) + (tokenizer.decode(ids[len(ids) - tail:]) if tail else "")
-    return cut, drop
+    return head_text + MARKER.format(n=drop) + tail_text, drop
+
+
+def _whole_characters(ids: Sequence[int], count: int, tokenizer: Any, in_text: Callable[[str], bool], *,
+                      from_start: bool) -> tuple[int, str]:
+    """(tokens kept, their text): ``count`` tokens from one end of ``ids``, fewer where the last of them ends
+    inside a character (byte-level tokens split an emoji or a Hangul syllable over several). Part of one decodes
+    as a U+FFFD the response never had; one it wrote itself is kept (the text is then a prefix or suffix of it)."""
+    def text_of(k: int) -> str:
+        return tokenizer.decode(ids[:k] if from_start else ids[len(ids) - k:]) if k else ""
+
+    for _ in range(4):
+        shown = text_of(count)
+        split = shown.endswith("\ufffd") if from_start else shown.startswith("\ufffd")
+        if not split or in_text(shown):
+            return count, shown
+        count -= 1
+    return count, text_of(count)
 
 
 def fit_response(render: Callable[[str], JudgeInput], response: str, limit: int, count: Count,

@@ -267,3 +267,27 @@ def test_uneven_shared_segments_run_in_length_groups_and_score_the_same(default_
         assert backend.generate(inputs, params) == reused
     finally:
         backend.prefix_cache = True
+
+
+@pytest.mark.model
+def test_a_first_level_split_by_length_with_rows_carried_through_it_scores_the_same():
+    """Without a common root, the first level's length groups start from no cache, and a group may only carry
+    rows down (their shared segment sits lower): the stitched cache gives those rows empty, masked columns."""
+    import torch
+
+    from reward_judge.backends.transformers.batching import prefill, prefill_plan
+    from tests.test_attention import tiny_llama
+
+    torch.manual_seed(0)
+    model = tiny_llama().eval()
+    rows = [[1] * 200 + [2] * 20 + [3], [1] * 200 + [2] * 20 + [4], [1] * 200 + [9] * 20 + [3],
+            [1] * 200 + [9] * 20 + [4], [5] * 30 + [6], [5] * 30 + [7], [8] * 100 + [6], [8] * 100 + [7]]
+    plan = prefill_plan(rows)
+    assert plan.root is None and plan.branches[0].levels[0].groups  # the first level is split
+    with torch.inference_mode():
+        shared, plain = prefill(model, rows, pad_id=0), prefill(model, rows, pad_id=0, share_prefix=False)
+    by_row = [{r: logits for part in run.parts for r, logits in zip(part.rows, part.last_logits)}
+              for run in (shared, plain)]
+    for r in range(len(rows)):
+        assert torch.allclose(by_row[0][r], by_row[1][r], atol=1e-5)
+    assert shared.padded_tokens < plain.padded_tokens

@@ -98,10 +98,10 @@ class GroupRewarder:
         groups = form_groups(everyone)
         self.stats.calls += 1
         self.stats.rollouts += n
-        # every process builds the same requests: rank 0's call number seeds the shown order (a process that made
-        # one more call alone must not show the judge another order), and the requests are checked to agree
-        call = all_gather(self.stats.calls, world)[0]
+        # every process builds the same requests (checked below): a listwise order is seeded by rank 0's call number,
+        # since a process that made one more call alone must not show the judge another order
         if isinstance(self.renderer.protocol, ListwiseProtocol):
+            call = all_gather(self.stats.calls, world)[0]
             job: Any = ListwiseJob(everyone, groups, self.renderer, self.rule, seed=self.seed, call=call)
         else:
             job = PairwiseJob(everyone, groups, self.renderer, self.options, self.rule, seed=self.seed)

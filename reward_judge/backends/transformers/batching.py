@@ -203,7 +203,8 @@ class TreePlan:
         return sum(level.padded_tokens for level in self.levels + self.leaves)
 
 
-def tree_levels(tree: Sequence[TreeNode], n_rows: Optional[int] = None, *, pass_cost: int = PASS_COST_TOKENS) -> TreePlan:
+def tree_levels(tree: Sequence[TreeNode], n_rows: Optional[int] = None, *, pass_cost: int = PASS_COST_TOKENS,
+                group_levels: bool = True) -> TreePlan:
     """The forward passes that compute ``tree``: shared segments level by level, then every row's leaf.
 
     A node's level counts from the leaves (its height), so segments of the same kind (the rollouts'
@@ -211,7 +212,7 @@ def tree_levels(tree: Sequence[TreeNode], n_rows: Optional[int] = None, *, pass_
     sits higher is carried down by an empty entry. Each level, leaves included, is cut into passes of
     similar segment lengths when that saves more than ``pass_cost`` padded tokens per extra pass (real
     rollouts differ in length: their rubric variants' shared responses would otherwise be padded to the
-    longest).
+    longest; ``group_levels=False`` keeps each shared level one pass, for a cache that cannot be stitched).
 
     Example:
         >>> plan = tree_levels(prefix_tree([[1] * 20 + [2], [1] * 20 + [3]]), 2)
@@ -248,7 +249,8 @@ def tree_levels(tree: Sequence[TreeNode], n_rows: Optional[int] = None, *, pass_
 
     for node in tree:
         place(node, -1, -1)
-    levels = tuple(Level(tuple(p), tuple(s), _level_groups(s, pass_cost)) for p, s in zip(parents, segments, strict=True))
+    levels = tuple(Level(tuple(p), tuple(s), _level_groups(s, pass_cost) if group_levels else ())
+                   for p, s in zip(parents, segments, strict=True))
     rows = sorted(leaves) if n_rows is None else list(range(n_rows))
     groups = _length_groups([leaves[r][1][2] - leaves[r][1][1] for r in rows], pass_cost)
     return TreePlan(levels, tuple(Level(tuple(leaves[rows[k]][0] for k in group), tuple(leaves[rows[k]][1] for k in group))
@@ -283,8 +285,8 @@ class PrefillPlan:
         return 0 if self.root is None else self.root.end - self.root.start
 
 
-def prefill_plan(rows: Sequence[Sequence[int]], *, share_prefix: bool = True,
-                 pass_cost: int = PASS_COST_TOKENS) -> PrefillPlan:
+def prefill_plan(rows: Sequence[Sequence[int]], *, share_prefix: bool = True, pass_cost: int = PASS_COST_TOKENS,
+                 group_levels: bool = True) -> PrefillPlan:
     """The passes `prefill` runs for ``rows``: their prefix tree (`prefix_tree`) under its root, in branches of
     similar lengths (`PrefillPlan`) when that saves more padding than the extra passes cost.
 
@@ -307,9 +309,9 @@ def prefill_plan(rows: Sequence[Sequence[int]], *, share_prefix: bool = True,
         longest = [max(len(lists[r]) for r in child.rows) - child.start for child in children]
         groups = _length_groups(longest, 2 * pass_cost, weights=[len(child.rows) for child in children])
         if len(groups) > 1:
-            return PrefillPlan(root, tuple(tree_levels([children[i] for i in group], pass_cost=pass_cost)
-                                           for group in groups))
-    return PrefillPlan(None, (tree_levels(tree, len(lists), pass_cost=pass_cost),))
+            return PrefillPlan(root, tuple(tree_levels([children[i] for i in group], pass_cost=pass_cost,
+                                                       group_levels=group_levels) for group in groups))
+    return PrefillPlan(None, (tree_levels(tree, len(lists), pass_cost=pass_cost, group_levels=group_levels),))
 
 
 def _level_groups(segments: Sequence[tuple[int, int, int]], pass_cost: int) -> tuple[tuple[int, ...], ...]:
@@ -439,11 +441,13 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
 
     device = next(model.parameters()).device
     lists = [list(r) for r in rows]
-    plan = prefill_plan(lists, share_prefix=share_prefix)
+    # a sliding-window layer keeps only its window: such a cache is not stitched, each level is one pass
+    stitchable = all(type(layer).__name__ == "DynamicLayer" for layer in DynamicCache(config=model.config).layers)
+    plan = prefill_plan(lists, share_prefix=share_prefix, group_levels=stitchable)
 
-    def run(level: Level, cache: Any, mask: Any, width: Optional[int] = None) -> tuple[Any, Any, Any]:
+    def run(level: Level, cache: Any, mask: Any) -> tuple[Any, Any, Any]:
         pieces = [lists[r][start:end] for r, start, end in level.segments]
-        width = level.width if width is None else width
+        width = level.width
         ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in pieces], dtype=torch.long, device=device)
         new = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in pieces], dtype=torch.long, device=device)
         mask = new if mask is None else torch.cat([mask, new], dim=1)
@@ -456,29 +460,34 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
 
     def run_grouped(level: Level, cache: Any, mask: Any) -> tuple[Any, Any]:
         """A shared level in its length groups' passes, stitched into the cache one padded pass would leave."""
-        prior = mask.shape[1]
+        prior = 0 if mask is None else mask.shape[1]
         width = level.width
-        keys: list[list[Any]] = [[] for _ in cache.layers]
-        values: list[list[Any]] = [[] for _ in cache.layers]
-        masks, order = [], []
+        runs = []
         for k, group in enumerate(level.groups):
             part = Level(tuple(level.parents[e] for e in group), tuple(level.segments[e] for e in group))
             # the cache holds this level's entries (selected): each group continues its own rows of it
             sub_cache, sub_mask = select(cache, mask, list(group), copy=k < len(level.groups) - 1)
-            own = part.width
-            sub_cache, sub_mask, _ = run(part, sub_cache, sub_mask, width=own)
-            for layer, (layer_keys, layer_values) in enumerate(zip(keys, values, strict=True)):
-                stored = sub_cache.layers[layer]
-                layer_keys.append(_pad_new_columns(stored.keys, prior, width - own))
-                layer_values.append(_pad_new_columns(stored.values, prior, width - own))
-            masks.append(torch.cat([sub_mask[:, :prior], sub_mask.new_zeros((len(group), width - own)),
-                                    sub_mask[:, prior:]], dim=1))
-            order += list(group)
+            sub_cache, sub_mask, _ = run(part, sub_cache, sub_mask)
+            runs.append((group, part.width, sub_cache, sub_mask))
+        order = [e for group, _, _, _ in runs for e in group]
         back = torch.tensor(sorted(range(len(order)), key=order.__getitem__), dtype=torch.long, device=device)
+        computed = next(sub_cache for _, own, sub_cache, _ in runs if own)
+
+        def stored(sub_cache: Any, layer: int, name: str, rows: int) -> Any:
+            tensor = getattr(sub_cache.layers[layer], name)
+            if tensor is None:  # rows only carried through a first level: no cache yet, nothing to keep
+                like = getattr(computed.layers[layer], name)
+                tensor = like.new_zeros((rows, like.shape[1], 0, like.shape[3]))
+            return tensor
+
         stitched = DynamicCache(config=model.config)
-        for layer, (layer_keys, layer_values) in enumerate(zip(keys, values, strict=True)):
-            stitched.update(torch.cat(layer_keys, dim=0).index_select(0, back),
-                            torch.cat(layer_values, dim=0).index_select(0, back), layer)
+        for layer in range(len(computed.layers)):
+            keys, values = ([torch.cat([_pad_new_columns(stored(c, layer, name, len(g)), prior, width - own)
+                                        for g, own, c, _ in runs], dim=0).index_select(0, back)
+                             for name in ("keys", "values")])
+            stitched.update(keys, values, layer)
+        masks = [torch.cat([sub_mask[:, :prior], sub_mask.new_zeros((len(group), width - own)), sub_mask[:, prior:]],
+                           dim=1) for group, own, _, sub_mask in runs]
         return stitched, torch.cat(masks, dim=0).index_select(0, back)
 
     def select(cache: Any, mask: Any, parents: Sequence[int], copy: bool) -> tuple[Any, Any]:
@@ -491,7 +500,6 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
         cache.batch_select_indices(index)
         return cache, mask.index_select(0, index)
 
-    stitchable = all(type(layer).__name__ == "DynamicLayer" for layer in DynamicCache(config=model.config).layers)
     root_cache, root_mask = DynamicCache(config=model.config), None
     if plan.root is not None:
         root = Level((-1,), ((plan.root.rows[0], plan.root.start, plan.root.end),))
@@ -503,9 +511,9 @@ def prefill(model: Any, rows: Sequence[Sequence[int]], *, pad_id: int, share_pre
             cache = copy_cache(root_cache)  # each branch continues its own copy of the root
         for level in branch.levels:
             cache, mask = select(cache, mask, level.parents, copy=False)
-            if level.groups and stitchable and mask is not None:
+            if level.groups:
                 cache, mask = run_grouped(level, cache, mask)
-            else:  # one pass (a sliding-window cache is not stitched: its layers keep only their window)
+            else:
                 cache, mask, _ = run(level, cache, mask)
         for k, leaves in enumerate(branch.leaves):
             leaf_cache, leaf_mask = select(cache, mask, leaves.parents, copy=k < len(branch.leaves) - 1)
